@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/* main.c: the command line of leakscope-translate. */
+#include <errno.h>
+#include <getopt.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "translate.h"
+
+#define DEFAULT_DEBUG_DIR "/usr/lib/debug"
+#define MAX_DEBUG_DIRS 32
+
+static const char usage[] =
+	"usage: " LS_PROG " [OPTIONS] REPORT             translate a report (- for stdin)\n"
+	"       " LS_PROG " [OPTIONS] --report REPORT 0xADDR...  one stack, with REPORT's maps\n"
+	"       " LS_PROG " [OPTIONS] --pid PID 0xADDR...        one stack, with a live process's maps\n"
+	"\n"
+	"  --format text|json|folded  output format (default text)\n"
+	"  --top K                    show the K biggest leaks only\n"
+	"  --debug-dir DIR            look for DIR/.build-id/xx/rest.debug (repeatable;\n"
+	"                             " DEFAULT_DEBUG_DIR " under the sysroot comes last)\n"
+	"  --sysroot DIR              find the report's files under DIR\n"
+	"  --help, --version\n"
+	"\n"
+	"The first address of a stack is a call site, every other one a return address.\n"
+	"Exit status: 0 on success (missing or mismatched modules are marked, not errors),\n"
+	"1 when the report is truncated or garbled or cannot be read, 2 on bad usage.\n";
+
+struct opts {
+	enum ls_format fmt;
+	uint64_t top;
+	const char *report, *pid, *sysroot;
+	const char *debug_dir[MAX_DEBUG_DIRS + 1];
+	size_t ndebug_dir;
+	bool bare; /* --report or --pid: translate the address arguments */
+};
+
+/* Strips trailing slashes (keeping "/") in place. */
+static char *trim_slash(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 1 && s[n - 1] == '/')
+		s[--n] = '\0';
+	return s;
+}
+
+/* Parses the options. Returns the index of the first operand, or -1 after
+ * printing an error (or -2 when the user asked for --help/--version). */
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "format", required_argument, NULL, 'f' },    { "top", required_argument, NULL, 't' },
+		{ "debug-dir", required_argument, NULL, 'd' }, { "sysroot", required_argument, NULL, 's' },
+		{ "report", required_argument, NULL, 'r' },    { "pid", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },	       { "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct stat st;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (strcmp(optarg, "text") == 0)
+				o->fmt = LS_FMT_TEXT;
+			else if (strcmp(optarg, "json") == 0)
+				o->fmt = LS_FMT_JSON;
+			else if (strcmp(optarg, "folded") == 0)
+				o->fmt = LS_FMT_FOLDED;
+			else
+				return ls_util_msg("--format: want text, json or folded"), -1;
+			break;
+		case 't':
+			if (!ls_util_parse_u64(optarg, strlen(optarg), &o->top) || o->top == 0)
+				return ls_util_msg("--top: want a positive integer"), -1;
+			break;
+		case 'd':
+			if (o->ndebug_dir == MAX_DEBUG_DIRS || optarg[0] == '\0')
+				return ls_util_msg("--debug-dir: at most %d non-empty directories", MAX_DEBUG_DIRS), -1;
+			o->debug_dir[o->ndebug_dir++] = trim_slash(optarg);
+			break;
+		case 's':
+			if (stat(optarg, &st) != 0 || !S_ISDIR(st.st_mode))
+				return ls_util_msg("--sysroot: '%s' is not a directory", optarg), -1;
+			o->sysroot = strcmp(optarg, "/") == 0 ? NULL : trim_slash(optarg);
+			break;
+		case 'r':
+			o->report = optarg;
+			o->bare = true;
+			break;
+		case 'p':
+			o->pid = optarg;
+			o->bare = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return -2;
+		case 'V':
+			printf(LS_PROG " %s\n", LS_VERSION);
+			return -2;
+		default:
+			return -1;
+		}
+	}
+	if (o->report != NULL && o->pid != NULL)
+		return ls_util_msg("--report and --pid exclude each other"), -1;
+	if (o->bare ? optind >= argc : optind != argc - 1)
+		return ls_util_msg(o->bare ? "give at least one address" : "give one REPORT (or - for stdin)"), -1;
+	if (o->pid != NULL && o->top > 0)
+		return ls_util_msg("--top applies to whole reports only"), -1;
+	return optind;
+}
+
+/* Reads the report at path ("-": stdin). Returns 0 or -errno (reported). */
+static int read_report(struct ls_report *r, const char *path)
+{
+	FILE *f = stdin;
+	int err;
+
+	if (strcmp(path, "-") != 0) {
+		f = fopen(path, "re");
+		if (f == NULL) {
+			err = -errno;
+			ls_util_msg("%s: %s", path, strerror(errno));
+			return err;
+		}
+	}
+	err = ls_report_read(r, f, strcmp(path, "-") == 0 ? "<stdin>" : path);
+	if (f != stdin)
+		fclose(f);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	static char outbuf[1 << 16];
+	struct opts o = { .fmt = LS_FMT_TEXT };
+	struct ls_report r = { 0 };
+	struct ls_modset s = { 0 };
+	struct ls_sym *y = NULL;
+	char *defdir = NULL;
+	int first, err, rc = 1;
+
+	first = parse_opts(argc, argv, &o);
+	if (first < 0) {
+		if (first == -1)
+			fputs("try '" LS_PROG " --help'\n", stderr);
+		return first == -2 ? 0 : 2;
+	}
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		ls_util_msg("libelf is too old");
+		return 1;
+	}
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+
+	if (o.pid != NULL)
+		err = ls_maps_read_pid(&r, o.pid);
+	else
+		err = read_report(&r, o.bare ? o.report : argv[first]);
+	if (err)
+		goto out;
+	if (o.bare && (err = ls_report_add_stack(&r, argv + first, (size_t)(argc - first))) != 0)
+		goto out;
+	if ((err = ls_maps_index(&r)) != 0)
+		goto nomem;
+
+	defdir = malloc(strlen(o.sysroot ? o.sysroot : "") + sizeof(DEFAULT_DEBUG_DIR));
+	if (defdir == NULL)
+		goto nomem;
+	strcpy(defdir, o.sysroot ? o.sysroot : "");
+	strcat(defdir, DEFAULT_DEBUG_DIR);
+	o.debug_dir[o.ndebug_dir++] = defdir;
+	s.sysroot = o.sysroot;
+	s.debug_dir = o.debug_dir;
+	s.ndebug_dir = o.ndebug_dir;
+	y = ls_sym_new(&r, &s);
+	if (y == NULL)
+		goto nomem;
+
+	if (o.bare)
+		err = ls_output_stack(stdout, &r, y, o.fmt);
+	else
+		err = ls_output_report(stdout, &r, y, o.fmt, (size_t)o.top);
+	if (err == -ENOMEM)
+		goto nomem;
+	if (err) {
+		ls_util_msg("write error: %s", strerror(-err));
+		goto out;
+	}
+	rc = 0;
+	goto out;
+nomem:
+	ls_util_msg("out of memory");
+out:
+	ls_sym_free(y);
+	ls_modset_free(&s);
+	free(defdir);
+	ls_report_free(&r);
+	return rc;
+}

@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: MIT */
+/* output.c: the text, json and folded writers, and the folding of allocator frames. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "translate.h"
+
+/* One shown frame: an address's location and one of its (inlined) frames. */
+struct vframe {
+	const struct ls_loc *loc;
+	const struct ls_frame *f;
+};
+
+struct stack {
+	struct vframe *v;
+	size_t n, cap;
+	size_t skip;     /* leading allocator frames */
+	char via[512];   /* "" when none */
+};
+
+/* ----------------------------------------------------------------- helpers */
+
+static bool is_alloc_name(const char *f)
+{
+	static const char *const names[] = {
+		"malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc", "memalign",
+		"valloc", "pvalloc",
+	};
+
+	if (strncmp(f, "operator new(", 13) == 0 || strncmp(f, "operator new[](", 15) == 0)
+		return true;
+	/* glibc's own names for the same entry points */
+	if (strncmp(f, "__libc_", 7) == 0)
+		f += 7;
+	else if (strcmp(f, "__posix_memalign") == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(f, names[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool is_alloc_frame(const struct vframe *v)
+{
+	return (v->f->function != NULL && is_alloc_name(v->f->function)) ||
+	       (v->loc->mod != NULL && ls_module_is_leakscope(v->loc->mod));
+}
+
+/* Writes a frame's short name (function, else MODULE+0xOFF, else ??). */
+static void short_name(char *buf, size_t size, const struct vframe *v)
+{
+	if (v->f->function != NULL)
+		snprintf(buf, size, "%s", v->f->function);
+	else if (v->loc->module != NULL)
+		snprintf(buf, size, "%s+0x%llx", v->loc->module, (unsigned long long)v->loc->offset);
+	else
+		snprintf(buf, size, "??");
+}
+
+/* Expands a leak's addresses into frames, innermost first; the first
+ * address is a call site, the others return addresses. Returns 0 or
+ * -ENOMEM. */
+static int expand(struct stack *st, struct ls_sym *y, const struct ls_leak *l)
+{
+	st->n = st->skip = 0;
+	st->via[0] = '\0';
+	for (size_t i = 0; i < l->naddr; i++) {
+		const struct ls_loc *loc = ls_sym_lookup(y, l->addr[i], i > 0);
+
+		if (loc == NULL)
+			return -ENOMEM;
+		for (size_t j = 0; j < loc->nframe; j++) {
+			if (st->n == st->cap) {
+				size_t cap = st->cap ? st->cap * 2 : 256;
+				struct vframe *v = realloc(st->v, cap * sizeof(*v));
+
+				if (v == NULL)
+					return -ENOMEM;
+				st->v = v;
+				st->cap = cap;
+			}
+			st->v[st->n++] = (struct vframe){ loc, &loc->frame[j] };
+		}
+	}
+	while (st->skip < st->n && is_alloc_frame(&st->v[st->skip]))
+		st->skip++;
+	if (st->skip > 0)
+		short_name(st->via, sizeof(st->via), &st->v[st->skip - 1]);
+	return 0;
+}
+
+/* -------------------------------------------------------------------- json */
+
+/* Writes s as a JSON string: escapes quotes, backslashes and control
+ * bytes, passes valid UTF-8 through and turns invalid bytes into U+FFFD. */
+static void json_str(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (s == NULL) {
+		fputs("null", out);
+		return;
+	}
+	fputc('"', out);
+	while (*p != '\0') {
+		unsigned c = *p;
+		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+		bool ok = len > 0;
+
+		for (size_t i = 1; ok && i < len; i++)
+			ok = (p[i] & 0xc0) == 0x80;
+		if (ok && len > 1) {
+			/* reject overlong forms, surrogates and code points past U+10FFFF */
+			unsigned cp = len == 2 ? (c & 0x1f) << 6 | (p[1] & 0x3f)
+				    : len == 3 ? (c & 0x0f) << 12 | (p[1] & 0x3f) << 6 | (p[2] & 0x3f)
+					       : (c & 0x07) << 18 | (p[1] & 0x3f) << 12 | (p[2] & 0x3f) << 6 | (p[3] & 0x3f);
+			ok = !(len == 2 && cp < 0x80) && !(len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) &&
+			     !(len == 4 && (cp < 0x10000 || cp > 0x10ffff));
+		}
+		if (!ok) {
+			fputs("\\ufffd", out);
+			p++;
+			continue;
+		}
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", out);
+		else if (c == '\t')
+			fputs("\\t", out);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(out, "\\u%04x", c);
+		else
+			fwrite(p, 1, len, out);
+		p += len;
+	}
+	fputc('"', out);
+}
+
+/* Writes a validated decimal as a JSON number (no superfluous leading zeros). */
+static void json_decimal(FILE *out, const char *s)
+{
+	while (s[0] == '0' && s[1] >= '0' && s[1] <= '9')
+		s++;
+	fputs(s, out);
+}
+
+static const char *loc_error(const struct ls_loc *loc)
+{
+	switch (loc->status) {
+	case LS_LOC_MISMATCH:
+		return "build-id mismatch";
+	case LS_LOC_MISSING:
+		return "module missing";
+	case LS_LOC_UNMAPPED:
+		return "not in any map";
+	default:
+		return NULL;
+	}
+}
+
+static void json_frames(FILE *out, const struct stack *st, const char *indent)
+{
+	fputs("\"via\": ", out);
+	json_str(out, st->skip > 0 ? st->via : NULL);
+	fputs(", \"frames\": [", out);
+	for (size_t i = 0; i < st->n; i++) {
+		const struct vframe *v = &st->v[i];
+		char buf[32];
+
+		fprintf(out, "%s\n%s{\"addr\": \"0x%llx\", \"module\": ", i ? "," : "", indent,
+			(unsigned long long)v->loc->addr);
+		json_str(out, v->loc->module);
+		fputs(", \"offset\": ", out);
+		if (v->loc->has_offset) {
+			snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)v->loc->offset);
+			json_str(out, buf);
+		} else {
+			fputs("null", out);
+		}
+		fputs(", \"function\": ", out);
+		json_str(out, v->f->function);
+		fputs(", \"file\": ", out);
+		json_str(out, v->f->file);
+		if (v->f->line > 0)
+			fprintf(out, ", \"line\": %u", v->f->line);
+		else
+			fputs(", \"line\": null", out);
+		fprintf(out, ", \"inlined\": %s, \"error\": ", v->f->inlined ? "true" : "false");
+		json_str(out, loc_error(v->loc));
+		fputc('}', out);
+	}
+	fputs("]", out);
+}
+
+static void json_header(FILE *out, const struct ls_report *r)
+{
+	for (size_t i = 0; i < r->nhdr; i++) {
+		const struct ls_hdr *h = &r->hdr[i];
+
+		/* "maps" becomes the array below; "leaks" is ours too. */
+		if (strcmp(h->key, "maps") == 0 || strcmp(h->key, "leaks") == 0)
+			continue;
+		fputs("  ", out);
+		json_str(out, h->key);
+		fputs(": ", out);
+		switch (h->kind) {
+		case LS_HDR_INT:
+			fprintf(out, "%llu", (unsigned long long)h->a);
+			break;
+		case LS_HDR_DECIMAL:
+			json_decimal(out, h->value);
+			break;
+		case LS_HDR_PAIR:
+			fprintf(out, "{\"count\": %llu, \"bytes\": %llu}", (unsigned long long)h->a,
+				(unsigned long long)h->b);
+			break;
+		case LS_HDR_STRING:
+			json_str(out, h->value);
+			break;
+		}
+		fputs(",\n", out);
+	}
+	fputs("  \"maps\": [", out);
+	for (size_t i = 0; i < r->nmap; i++) {
+		const struct ls_map *m = &r->map[i];
+		char id[2 * LS_BUILD_ID_MAX + 1];
+
+		for (size_t j = 0; j < m->build_id_len; j++)
+			snprintf(id + 2 * j, 3, "%02x", m->build_id[j]);
+		fprintf(out, "%s\n    {\"start\": \"0x%llx\", \"end\": \"0x%llx\", \"perms\": ", i ? "," : "",
+			(unsigned long long)m->start, (unsigned long long)m->end);
+		json_str(out, m->perms);
+		fprintf(out, ", \"offset\": \"0x%llx\", \"build_id\": ", (unsigned long long)m->offset);
+		json_str(out, m->build_id_len ? id : NULL);
+		fputs(", \"path\": ", out);
+		json_str(out, m->path);
+		fputc('}', out);
+	}
+	fputs(r->nmap ? "\n  ],\n" : "],\n", out);
+}
+
+/* -------------------------------------------------------------------- text */
+
+static void text_frame(FILE *out, size_t i, const struct vframe *v)
+{
+	const struct ls_loc *loc = v->loc;
+
+	fprintf(out, "#%zu ", i);
+	if (loc->module == NULL)
+		fprintf(out, "?? (0x%llx)", (unsigned long long)loc->addr);
+	else if (v->f->function != NULL || v->f->file != NULL)
+		fputs(v->f->function != NULL ? v->f->function : "??", out);
+	else
+		fprintf(out, "%s+0x%llx", loc->module, (unsigned long long)loc->offset);
+	if (v->f->file != NULL) {
+		fprintf(out, " at %s", v->f->file);
+		if (v->f->line > 0)
+			fprintf(out, ":%u", v->f->line);
+	}
+	if (loc->module != NULL && (v->f->function != NULL || v->f->file != NULL))
+		fprintf(out, " (%s)", loc->module);
+	if (v->f->inlined)
+		fputs(" [inlined]", out);
+	if (loc->status == LS_LOC_MISMATCH)
+		fputs(" [build-id mismatch]", out);
+	else if (loc->status == LS_LOC_MISSING)
+		fputs(" [module missing]", out);
+	fputc('\n', out);
+}
+
+static void text_frames(FILE *out, const struct stack *st)
+{
+	if (st->skip == st->n)
+		fputs("(no frames)\n", out);
+	for (size_t i = st->skip; i < st->n; i++)
+		text_frame(out, i - st->skip, &st->v[i]);
+}
+
+static void text_summary(FILE *out, const struct ls_report *r)
+{
+	const struct ls_hdr *h;
+
+	fputs("leakscope report", out);
+	if ((h = ls_report_header(r, "pid")) != NULL)
+		fprintf(out, ": pid %s", h->value);
+	if ((h = ls_report_header(r, "exe")) != NULL)
+		fprintf(out, " (%s)", h->value);
+	if ((h = ls_report_header(r, "sampling")) != NULL)
+		fprintf(out, ", sampling 1 in %s", h->value);
+	if ((h = ls_report_header(r, "window_seconds")) != NULL)
+		fprintf(out, ", window %s s", h->value);
+	if ((h = ls_report_header(r, "window_open")) != NULL && strcmp(h->value, "yes") == 0)
+		fputs(" (still open)", out);
+	if ((h = ls_report_header(r, "min_age")) != NULL)
+		fprintf(out, ", min age %s s", h->value);
+	fprintf(out, ", %zu stacks, %llu bytes estimated", r->nleak, (unsigned long long)r->total_est_bytes);
+	if ((h = ls_report_header(r, "dropped")) != NULL && h->a > 0)
+		fprintf(out, ", %s samples dropped", h->value);
+	fputc('\n', out);
+}
+
+static void text_leak(FILE *out, const struct ls_report *r, size_t i, const struct ls_leak *l, const struct stack *st)
+{
+	double share = r->total_est_bytes ? 100.0 * (double)l->est_bytes / (double)r->total_est_bytes : 0.0;
+
+	fprintf(out, "\nleak %zu: %llu allocations, %llu bytes estimated (%llu sampled, %llu bytes), %.1f%% of total, "
+		     "age %s-%s s",
+		i + 1, (unsigned long long)l->est_count, (unsigned long long)l->est_bytes,
+		(unsigned long long)l->count, (unsigned long long)l->bytes, share, l->min_age, l->max_age);
+	if (st->skip > 0)
+		fprintf(out, ", via %s", st->via);
+	fputc('\n', out);
+	text_frames(out, st);
+}
+
+/* ------------------------------------------------------------------ folded */
+
+static void folded(FILE *out, const struct stack *st, uint64_t value)
+{
+	char buf[1024];
+
+	if (st->skip == st->n)
+		return;
+	for (size_t i = st->n; i-- > st->skip;) {
+		short_name(buf, sizeof(buf), &st->v[i]);
+		/* ';' separates frames and the last space the value */
+		for (char *p = buf; *p; p++)
+			if (*p == ';')
+				*p = ':';
+		fprintf(out, "%s%s", i + 1 == st->n ? "" : ";", buf);
+	}
+	fprintf(out, " %llu\n", (unsigned long long)value);
+}
+
+/* ------------------------------------------------------------------ drivers */
+
+int ls_output_report(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_format fmt, size_t top)
+{
+	struct stack st = { 0 };
+	size_t n = top > 0 && top < r->nleak ? top : r->nleak;
+	int err = 0;
+
+	if (fmt == LS_FMT_JSON) {
+		fputs("{\n", out);
+		json_header(out, r);
+		fputs("  \"leaks\": [", out);
+	} else if (fmt == LS_FMT_TEXT) {
+		text_summary(out, r);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct ls_leak *l = &r->leak[i];
+
+		if ((err = expand(&st, y, l)) != 0)
+			goto out;
+		switch (fmt) {
+		case LS_FMT_JSON:
+			fprintf(out,
+				"%s\n    {\"est_count\": %llu, \"est_bytes\": %llu, \"count\": %llu, \"bytes\": %llu, "
+				"\"min_age\": ",
+				i ? "," : "", (unsigned long long)l->est_count, (unsigned long long)l->est_bytes,
+				(unsigned long long)l->count, (unsigned long long)l->bytes);
+			json_decimal(out, l->min_age);
+			fputs(", \"max_age\": ", out);
+			json_decimal(out, l->max_age);
+			fputs(",\n     ", out);
+			json_frames(out, &st, "      ");
+			fputs("}", out);
+			break;
+		case LS_FMT_TEXT:
+			text_leak(out, r, i, l, &st);
+			break;
+		case LS_FMT_FOLDED:
+			folded(out, &st, l->est_bytes);
+			break;
+		}
+	}
+	if (fmt == LS_FMT_JSON)
+		fputs(n ? "\n  ]\n}\n" : "]\n}\n", out);
+out:
+	free(st.v);
+	if (err == 0 && (fflush(out) != 0 || ferror(out)))
+		err = -EIO;
+	return err;
+}
+
+int ls_output_stack(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_format fmt)
+{
+	struct stack st = { 0 };
+	int err;
+
+	if (r->nleak == 0)
+		return -EINVAL;
+	if ((err = expand(&st, y, &r->leak[r->nleak - 1])) != 0)
+		goto out;
+	switch (fmt) {
+	case LS_FMT_JSON:
+		fputs("{", out);
+		json_frames(out, &st, "  ");
+		fputs("}\n", out);
+		break;
+	case LS_FMT_TEXT:
+		if (st.skip > 0)
+			fprintf(out, "via %s\n", st.via);
+		text_frames(out, &st);
+		break;
+	case LS_FMT_FOLDED:
+		folded(out, &st, 1);
+		break;
+	}
+out:
+	free(st.v);
+	if (err == 0 && (fflush(out) != 0 || ferror(out)))
+		err = -EIO;
+	return err;
+}

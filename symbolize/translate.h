@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/* translate.h: the one internal header of leakscope-translate, grouped by the file each declaration comes from. */
+#ifndef LS_TRANSLATE_H
+#define LS_TRANSLATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define LS_PROG "leakscope-translate"
+#define LS_BUILD_ID_MAX 64 /* bytes; SHA-1 IDs are 20, anything longer is garbage */
+
+struct ls_module;
+
+/* ------------------------------------------------------------------ util.c */
+
+/* Prints "leakscope-translate: MESSAGE\n" on stderr. */
+void ls_util_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* True when s[0..len) is a plain decimal integer (digits only) that fits in
+ * 64 bits; *out gets its value. */
+bool ls_util_parse_u64(const char *s, size_t len, uint64_t *out);
+
+/* True when s[0..len) is 1 to 16 hex digits (no prefix); *out gets the value. */
+bool ls_util_parse_hex(const char *s, size_t len, uint64_t *out);
+
+/* True when s[0..len) is DIGITS or DIGITS.DIGITS (at most 40 characters). */
+bool ls_util_is_decimal(const char *s, size_t len);
+
+/* Parses lowercase or uppercase hex pairs into out (at most LS_BUILD_ID_MAX
+ * bytes). True on success; *outlen gets the byte count. */
+bool ls_util_parse_build_id(const char *s, size_t len, uint8_t *out, size_t *outlen);
+
+/* A bump allocator for data that lives until the end of the run. */
+struct ls_arena {
+	struct ls_arena_chunk *head;
+	size_t used, cap;
+};
+/* Returns n zeroed bytes aligned to 16, or NULL when out of memory. */
+void *ls_arena_alloc(struct ls_arena *a, size_t n);
+/* Returns a copy of s[0..len) plus a NUL in the arena, or NULL. */
+char *ls_arena_strndup(struct ls_arena *a, const char *s, size_t len);
+void ls_arena_free(struct ls_arena *a);
+
+/* A map from pointers (or any nonzero 64-bit key) to pointers. */
+struct ls_pmap {
+	struct ls_pmap_slot *slot;
+	size_t mask, n;
+};
+/* Returns the value stored for key, or NULL. */
+void *ls_pmap_get(const struct ls_pmap *m, uint64_t key);
+/* Stores key -> val (key nonzero). Returns 0, or -ENOMEM. */
+int ls_pmap_put(struct ls_pmap *m, uint64_t key, void *val);
+void ls_pmap_free(struct ls_pmap *m);
+
+/* Demangles a C++ symbol name (one that starts with _Z); other names are
+ * returned as they are. Results are cached by the name's address, so name
+ * must stay valid for the whole run. Returns NULL only when out of memory. */
+const char *ls_util_demangle(struct ls_pmap *cache, struct ls_arena *a, const char *name);
+
+/* ---------------------------------------------------------------- report.c */
+
+enum ls_hdr_kind { LS_HDR_STRING, LS_HDR_INT, LS_HDR_DECIMAL, LS_HDR_PAIR };
+
+struct ls_hdr {
+	char *key, *value;
+	enum ls_hdr_kind kind;
+	uint64_t a, b; /* the integer(s) of LS_HDR_INT and LS_HDR_PAIR */
+};
+
+struct ls_map {
+	uint64_t start, end, offset;
+	char perms[5];
+	uint8_t build_id[LS_BUILD_ID_MAX];
+	size_t build_id_len; /* 0: the report says "-" */
+	char *path;
+	struct ls_module *mod; /* resolved on first use */
+};
+
+struct ls_leak {
+	uint64_t count, bytes, est_count, est_bytes;
+	char *max_age, *min_age; /* validated decimals, as written */
+	uint64_t *addr;          /* innermost first */
+	size_t naddr;
+};
+
+struct ls_report {
+	struct ls_hdr *hdr;
+	size_t nhdr;
+	struct ls_map *map;
+	size_t nmap;
+	struct ls_leak *leak;
+	size_t nleak;
+	uint64_t total_est_bytes; /* the estimated header's bytes, else the sum */
+	size_t *by_start;         /* map indexes sorted by start (maps.c) */
+	uint64_t *max_end;        /* running maximum of end along by_start */
+};
+
+/* Reads a whole report from in. On a truncated or garbled line, prints
+ * "NAME:LINE: reason" on stderr and returns -EINVAL; -ENOMEM or -EIO on
+ * other failures (also reported). On error *r holds whatever was read and
+ * must still be freed with ls_report_free. */
+int ls_report_read(struct ls_report *r, FILE *in, const char *name);
+
+/* Appends one stack, from hex address arguments (with or without 0x), as a
+ * leak with zero counts. Returns 0, -EINVAL (bad argument, reported) or
+ * -ENOMEM. */
+int ls_report_add_stack(struct ls_report *r, char *const *arg, size_t narg);
+
+/* Returns the header entry for key, or NULL. */
+const struct ls_hdr *ls_report_header(const struct ls_report *r, const char *key);
+
+void ls_report_free(struct ls_report *r);
+
+/* ------------------------------------------------------------------ maps.c */
+
+/* Fills r's maps from /proc/PID/maps: executable file mappings, with build
+ * IDs read from /proc/PID/map_files when allowed ("-" otherwise). Returns 0,
+ * -EINVAL (bad pid, or a line that does not parse; reported), -ESRCH or
+ * -ENOMEM. */
+int ls_maps_read_pid(struct ls_report *r, const char *pid);
+
+/* Sorts r's maps for ls_maps_find. Returns 0 or -ENOMEM. */
+int ls_maps_index(struct ls_report *r);
+
+/* Returns the map holding addr (the first in report order when several
+ * overlap), or NULL. */
+struct ls_map *ls_maps_find(const struct ls_report *r, uint64_t addr);
+
+/* ---------------------------------------------------------------- module.c */
+
+enum ls_mod_status {
+	LS_MOD_OK,       /* the right file (or one the report could not check) */
+	LS_MOD_MISSING,  /* no readable ELF file at the path */
+	LS_MOD_MISMATCH, /* a file, but with another build ID */
+	LS_MOD_PSEUDO,   /* [vdso], [anon:...]: nothing to open */
+};
+
+struct ls_modset {
+	const char *sysroot;     /* NULL or a directory prefix */
+	const char **debug_dir;  /* --debug-dir, then the default */
+	size_t ndebug_dir;
+	struct ls_module *head;
+	struct ls_arena arena;
+	struct ls_pmap demangled; /* name -> demangled name */
+	struct ls_pmap joined;    /* DWARF file name -> with its comp_dir */
+	struct ls_pmap qualified; /* DIE address -> scope-qualified name */
+};
+
+/* Returns the module of map m, opening it the first time (one open per
+ * path and build ID). Prints one stderr line when the module is missing or
+ * mismatched. Returns NULL only when out of memory. */
+struct ls_module *ls_module_get(struct ls_modset *s, struct ls_map *m);
+
+enum ls_mod_status ls_module_status(const struct ls_module *mod);
+const char *ls_module_path(const struct ls_module *mod);
+
+/* True when the module's file name is libleakscope*.so*. */
+bool ls_module_is_leakscope(const struct ls_module *mod);
+
+/* Converts an address inside map m to the module's ELF virtual address
+ * (what addr2line -e FILE takes), through the PT_LOAD headers. True on
+ * success; false when no PT_LOAD covers it (then *vaddr is the file
+ * offset). */
+bool ls_module_vaddr(const struct ls_module *mod, const struct ls_map *m, uint64_t addr, uint64_t *vaddr);
+
+struct Dwfl_Module;
+/* Returns the module's libdwfl handle, or NULL when it is not LS_MOD_OK. */
+struct Dwfl_Module *ls_module_dwfl(const struct ls_module *mod);
+
+/* Returns the function symbol (from .symtab or .dynsym) that covers vaddr,
+ * demangled, or NULL when none does. */
+const char *ls_module_symbol(struct ls_modset *s, struct ls_module *mod, uint64_t vaddr);
+
+void ls_modset_free(struct ls_modset *s);
+
+/* Reads the GNU build ID of the regular ELF file at path. Returns 0, or
+ * -ENOENT when there is no such file or it has no build ID. */
+int ls_module_file_build_id(const char *path, uint8_t *id, size_t *len);
+
+/* ---------------------------------------------------------------- symtab.c */
+
+struct ls_symtab;
+
+/* Builds a sorted table of the module's function symbols (.symtab, else
+ * .dynsym). Returns NULL when it has none or memory runs out. */
+struct ls_symtab *ls_symtab_build(struct Dwfl_Module *dm);
+
+/* Returns the raw (mangled) name of the function covering vaddr, or NULL. */
+const char *ls_symtab_find(const struct ls_symtab *t, uint64_t vaddr);
+
+void ls_symtab_free(struct ls_symtab *t);
+
+/* ----------------------------------------------------------------- dwarf.c */
+
+struct ls_frame {
+	const char *function; /* NULL when unknown */
+	const char *file;     /* NULL when unknown */
+	unsigned line;        /* 0 when unknown */
+	bool inlined;
+};
+
+/* Describes vaddr from the module's DWARF: frames[0] is the innermost
+ * (inlined) function, the last one the real function. Fills at most max
+ * frames and returns how many; 0 when the module has no DWARF for vaddr.
+ * Returns -ENOMEM when out of memory. */
+int ls_dwarf_frames(struct ls_modset *s, struct ls_module *mod, uint64_t vaddr, struct ls_frame *frames, int max);
+
+/* ------------------------------------------------------------------- sym.c */
+
+enum ls_loc_status {
+	LS_LOC_OK,       /* symbolized, as far as the module allows */
+	LS_LOC_UNMAPPED, /* outside every map */
+	LS_LOC_MISSING,
+	LS_LOC_MISMATCH,
+	LS_LOC_PSEUDO,
+};
+
+struct ls_loc {
+	uint64_t addr;
+	const char *module; /* NULL when unmapped */
+	const struct ls_module *mod;
+	uint64_t offset;    /* module ELF vaddr, else file offset */
+	bool has_offset;
+	enum ls_loc_status status;
+	size_t nframe;      /* >= 1 */
+	struct ls_frame *frame;
+};
+
+struct ls_sym;
+
+/* Creates a symbolizer over r's maps and s's modules. NULL when out of memory. */
+struct ls_sym *ls_sym_new(struct ls_report *r, struct ls_modset *s);
+
+/* Describes addr; a return address (ret) is looked up at addr - 1. Results
+ * are cached. Returns NULL only when out of memory. */
+const struct ls_loc *ls_sym_lookup(struct ls_sym *y, uint64_t addr, bool ret);
+
+void ls_sym_free(struct ls_sym *y);
+
+/* ---------------------------------------------------------------- output.c */
+
+enum ls_format { LS_FMT_TEXT, LS_FMT_JSON, LS_FMT_FOLDED };
+
+/* Writes the whole report r in format fmt, at most top leaks (0: all).
+ * Returns 0, -ENOMEM or -EIO. */
+int ls_output_report(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_format fmt, size_t top);
+
+/* Writes r's last leak as a bare stack (--report and --pid modes). */
+int ls_output_stack(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_format fmt);
+
+#endif
