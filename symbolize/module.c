@@ -22,6 +22,7 @@ struct ls_module {
 	enum ls_mod_status status;
 	GElf_Phdr *load;       /* PT_LOAD headers of the file */
 	size_t nload;
+	bool nobits;           /* a debug file: code segments hold no bytes */
 	Dwfl *dwfl;
 	Dwfl_Module *dm;
 	struct ls_symtab *syms;
@@ -320,8 +321,11 @@ static int attach(struct ls_module *mod, const char *file, int fd, Elf *elf)
 	for (size_t i = 0; i < n; i++) {
 		GElf_Phdr ph;
 
-		if (gelf_getphdr(elf, (int)i, &ph) != NULL && ph.p_type == PT_LOAD)
-			mod->load[mod->nload++] = ph;
+		if (gelf_getphdr(elf, (int)i, &ph) == NULL || ph.p_type != PT_LOAD)
+			continue;
+		mod->load[mod->nload++] = ph;
+		if ((ph.p_flags & PF_X) && ph.p_filesz == 0 && ph.p_memsz > 0)
+			mod->nobits = true;
 	}
 	if (!elf_build_id(elf, mod->file_id, &mod->file_id_len))
 		mod->file_id_len = 0;
@@ -456,16 +460,27 @@ bool ls_module_vaddr(const struct ls_module *mod, const struct ls_map *m, uint64
 	uint64_t off = addr - m->start + m->offset;
 
 	*vaddr = off;
-	/* filesz first: the usual case; memsz catches a tail past it. */
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0; i < mod->nload; i++) {
-			const GElf_Phdr *ph = &mod->load[i];
-			uint64_t size = pass == 0 ? ph->p_filesz : ph->p_memsz;
+	for (size_t i = 0; i < mod->nload; i++) {
+		const GElf_Phdr *ph = &mod->load[i];
 
-			if (off >= ph->p_offset && off - ph->p_offset < size) {
-				*vaddr = off - ph->p_offset + ph->p_vaddr;
-				return true;
-			}
+		if (off >= ph->p_offset && off - ph->p_offset < ph->p_filesz) {
+			*vaddr = off - ph->p_offset + ph->p_vaddr;
+			return true;
+		}
+	}
+	if (!mod->nobits)
+		return false;
+	/* A separate debug file stands in for the binary, and objcopy has
+	 * rewritten its file offsets. Assume the map starts where the kernel
+	 * maps an executable segment: at its p_vaddr rounded down to a 4 KiB
+	 * page. True for maps the kernel writes unless mprotect split one. */
+	for (size_t i = 0; i < mod->nload; i++) {
+		const GElf_Phdr *ph = &mod->load[i];
+		uint64_t base = ph->p_vaddr & ~(uint64_t)0xfff, v = addr - m->start + base;
+
+		if ((ph->p_flags & PF_X) && v >= ph->p_vaddr && v - ph->p_vaddr < ph->p_memsz) {
+			*vaddr = v;
+			return true;
 		}
 	}
 	return false;

@@ -363,8 +363,8 @@ int ls_report_read(struct ls_report *r, FILE *in, const char *name)
 
 	err = next_line(&rd);
 	if (err == 0) {
-		ls_util_msg("%s: empty report", name);
-		err = -EINVAL;
+		rd.lineno = 1;
+		err = bad(&rd, "empty report");
 	}
 	if (err < 0)
 		goto out;
