@@ -209,6 +209,138 @@ static void call_site(Dwarf_Die *cu, Dwarf_Die *inl, const char **file, unsigned
 		*file = dwarf_filesrc(files, idx, NULL, NULL);
 }
 
+/* ------------------------------------------------------- per-CU index */
+
+/* Walking a CU's DIEs for every address costs most of the time on big
+ * CUs (dwarf_siblingof must step over every type's children), so each CU
+ * gets, on first use, a sorted table of its functions' address ranges. */
+
+struct fn_range {
+	uint64_t lo, hi;
+	size_t order; /* DIE order: of aliases at one address, the first wins */
+	Dwarf_Die die;
+};
+
+struct cu_index {
+	struct fn_range *r;
+	uint64_t *max_hi; /* running maximum of hi along r */
+	size_t n;
+};
+
+struct collect {
+	struct fn_range *r;
+	size_t n, cap;
+};
+
+/* Adds the ranges of die's top-level functions (inside namespaces too). */
+static int collect(Dwarf_Die *parent, struct collect *c, int level)
+{
+	Dwarf_Die child;
+
+	if (level >= MAX_NEST || dwarf_child(parent, &child) != 0)
+		return 0;
+	do {
+		int tag = dwarf_tag(&child);
+
+		if (tag == DW_TAG_namespace || tag == DW_TAG_module) {
+			if (collect(&child, c, level + 1) != 0)
+				return -ENOMEM;
+			continue;
+		}
+		if (tag != DW_TAG_subprogram)
+			continue;
+		Dwarf_Addr base, lo, hi;
+		ptrdiff_t off = 0;
+
+		while ((off = dwarf_ranges(&child, off, &base, &lo, &hi)) > 0) {
+			if (lo >= hi)
+				continue;
+			if (c->n == c->cap) {
+				size_t cap = c->cap ? c->cap * 2 : 64;
+				struct fn_range *r = realloc(c->r, cap * sizeof(*r));
+
+				if (r == NULL)
+					return -ENOMEM;
+				c->r = r;
+				c->cap = cap;
+			}
+			c->r[c->n] = (struct fn_range){ lo, hi, c->n, child };
+			c->n++;
+		}
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return 0;
+}
+
+static int by_lo(const void *a, const void *b)
+{
+	const struct fn_range *x = a, *y = b;
+
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Returns cu's index, building it on first use; NULL when out of memory. */
+static struct cu_index *cu_index(struct ls_modset *s, Dwarf_Die *cu)
+{
+	struct cu_index *ix = ls_pmap_get(&s->cu_index, (uint64_t)(uintptr_t)cu->addr);
+	struct collect c = { 0 };
+
+	if (ix != NULL)
+		return ix;
+	ix = ls_arena_alloc(&s->arena, sizeof(*ix));
+	if (ix == NULL || collect(cu, &c, 0) != 0)
+		goto nomem;
+	qsort(c.r, c.n, sizeof(*c.r), by_lo);
+	ix->n = c.n;
+	ix->r = ls_arena_alloc(&s->arena, c.n * sizeof(*ix->r) + 1);
+	ix->max_hi = ls_arena_alloc(&s->arena, c.n * sizeof(*ix->max_hi) + 1);
+	if (ix->r == NULL || ix->max_hi == NULL)
+		goto nomem;
+	memcpy(ix->r, c.r, c.n * sizeof(*ix->r));
+	for (size_t i = 0; i < c.n; i++)
+		ix->max_hi[i] = i > 0 && ix->max_hi[i - 1] > c.r[i].hi ? ix->max_hi[i - 1] : c.r[i].hi;
+	free(c.r);
+	if (ls_pmap_put(&s->cu_index, (uint64_t)(uintptr_t)cu->addr, ix) != 0)
+		return NULL;
+	return ix;
+nomem:
+	free(c.r);
+	return NULL;
+}
+
+/* Finds the function holding pc in cu and fills chain like walk().
+ * Returns the depth, or -ENOMEM. */
+static int function_chain(struct ls_modset *s, Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die *chain)
+{
+	struct cu_index *ix = cu_index(s, cu);
+	size_t lo = 0, hi;
+
+	if (ix == NULL)
+		return -ENOMEM;
+	hi = ix->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ix->r[mid].lo <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	struct fn_range *best = NULL;
+
+	while (lo > 0 && ix->max_hi[lo - 1] > pc) {
+		struct fn_range *r = &ix->r[--lo];
+
+		if (pc < r->hi && (best == NULL || r->order < best->order))
+			best = r;
+	}
+	if (best == NULL)
+		return 0;
+	chain[0] = best->die;
+	return walk(&chain[0], pc, chain, 1, 1);
+}
+
 int ls_dwarf_frames(struct ls_modset *s, struct ls_module *mod, uint64_t vaddr, struct ls_frame *fr, int max)
 {
 	Dwfl_Module *dm = ls_module_dwfl(mod);
@@ -231,7 +363,9 @@ int ls_dwarf_frames(struct ls_modset *s, struct ls_module *mod, uint64_t vaddr, 
 		if (dwarf_lineno(ln, &l) == 0 && l > 0)
 			line = (unsigned)l;
 	}
-	depth = walk(cu, pc, chain, 0, 0);
+	depth = function_chain(s, cu, pc, chain);
+	if (depth < 0)
+		return depth;
 	if (depth == 0) {
 		if (file == NULL)
 			return 0;

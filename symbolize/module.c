@@ -516,6 +516,7 @@ void ls_modset_free(struct ls_modset *s)
 	ls_pmap_free(&s->demangled);
 	ls_pmap_free(&s->joined);
 	ls_pmap_free(&s->qualified);
+	ls_pmap_free(&s->cu_index);
 	ls_arena_free(&s->arena);
 	s->head = NULL;
 }

@@ -104,6 +104,15 @@ static void json_str(FILE *out, const char *s)
 	}
 	fputc('"', out);
 	while (*p != '\0') {
+		const unsigned char *run = p;
+
+		/* Plain ASCII goes out in one piece. */
+		while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+			p++;
+		if (p > run)
+			fwrite(run, 1, (size_t)(p - run), out);
+		if (*p == '\0')
+			break;
 		unsigned c = *p;
 		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
 		bool ok = len > 0;

@@ -146,6 +146,7 @@ struct ls_modset {
 	struct ls_pmap demangled; /* name -> demangled name */
 	struct ls_pmap joined;    /* DWARF file name -> with its comp_dir */
 	struct ls_pmap qualified; /* DIE address -> scope-qualified name */
+	struct ls_pmap cu_index;  /* CU DIE address -> its function ranges */
 };
 
 /* Returns the module of map m, opening it the first time (one open per
