@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: MIT
+# leakscope: top-level build. Each component adds its rules in its own build.mk.
+
+CC      ?= gcc
+BUILD   := build
+VERSION := 0.1.0
+
+# Flags shared by every C file of the project (STYLE.md, habit 15).
+WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
+CSTD    := -std=c11 -D_GNU_SOURCE
+OPT     ?= -O2 -g
+CFLAGS_BASE := $(CSTD) $(OPT) $(WARN) -fno-omit-frame-pointer -DLS_VERSION='"$(VERSION)"'
+
+# Test commands, appended by each build.mk; tests/run.sh runs them in order.
+TESTS :=
+
+.PHONY: all clean check demo deps deps-check deps-demo lint help
+all: $(BUILD)/libleakscope.so $(BUILD)/leakscope-translate
+
+include preload/build.mk
+include control/build.mk
+include symbolize/build.mk
+include tests/build.mk
+
+$(BUILD):
+	@mkdir -p $@
+
+# Dependency checks install what is missing (as root) or print the command.
+deps-demo:
+	@scripts/deps.sh build
+deps-check:
+	@scripts/deps.sh check
+
+check: deps-check
+	@$(MAKE) --no-print-directory all tests
+	@tests/run.sh $(TESTS)
+
+demo: deps-demo
+	@$(MAKE) --no-print-directory all demo-bins
+	@scripts/demo.sh
+
+lint:
+	@scripts/lint.sh
+
+clean:
+	rm -rf $(BUILD)
+
+help:
+	@echo "make          build build/libleakscope.so and build/leakscope-translate"
+	@echo "make demo     run a leaky demo server under leakscope and show its top leaks"
+	@echo "make check    run the test suite (ends with 'N passed, N failed')"
+	@echo "make lint     grep preload/ for stdio and hooked-malloc calls"

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* control/internal.h: the HTTP control port's cross-file declarations. */
+#ifndef LS_CONTROL_INTERNAL_H
+#define LS_CONTROL_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <microhttpd.h>
+
+/* ---- query.c: request parsing, no I/O (fuzzed on its own) ---------- */
+
+/* Parses a decimal integer in [lo, hi], digits only. 0 or -EINVAL. */
+int ls_query_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+/* Parses non-negative seconds ("30", "2.5", up to 9 decimals, at most
+ * ten years) into nanoseconds. 0 or -EINVAL. */
+int ls_query_seconds(const char *s, uint64_t *ns);
+/* True when an Authorization header value carries "Bearer <token>".
+ * Takes the same time whatever the header holds. */
+bool ls_query_auth_ok(const char *header, const char *token);
+/* True when name is one of the comma-separated names in allowed. */
+bool ls_query_name_in(const char *name, const char *allowed);
+
+/* ---- server.c ------------------------------------------------------ */
+
+/* libmicrohttpd, dlopen'd RTLD_LOCAL in the control thread so neither it
+ * nor GnuTLS enters the host's global symbol scope. */
+struct ls_mhd_api {
+	struct MHD_Daemon *(*start_daemon)(unsigned int, uint16_t,
+					   MHD_AcceptPolicyCallback, void *,
+					   MHD_AccessHandlerCallback, void *, ...);
+	enum MHD_Result (*run_wait)(struct MHD_Daemon *, int32_t);
+	const char *(*lookup_value)(struct MHD_Connection *, enum MHD_ValueKind,
+				    const char *);
+	int (*get_values)(struct MHD_Connection *, enum MHD_ValueKind,
+			  MHD_KeyValueIterator, void *);
+	struct MHD_Response *(*from_buffer)(size_t, void *, enum MHD_ResponseMemoryMode);
+	struct MHD_Response *(*from_callback)(uint64_t, size_t,
+					      MHD_ContentReaderCallback, void *,
+					      MHD_ContentReaderFreeCallback);
+	enum MHD_Result (*add_header)(struct MHD_Response *, const char *, const char *);
+	enum MHD_Result (*queue)(struct MHD_Connection *, unsigned int,
+				 struct MHD_Response *);
+	void (*destroy)(struct MHD_Response *);
+};
+extern struct ls_mhd_api ls_mhd;
+
+/* Opens the control port or socket and starts its thread. 0 or -errno;
+ * on failure it has logged one line and written the port file. With
+ * in_child (a fork child under LEAKSCOPE_FOLLOW_FORK) it binds port 0. */
+int ls_control_start(bool in_child);
+/* In a fork child: closes the parent's listening socket, so that only
+ * the parent answers on its port. */
+void ls_control_forget(void);
+
+/* ---- routes.c ------------------------------------------------------ */
+
+/* libmicrohttpd's access handler: every control endpoint. */
+enum MHD_Result ls_control_answer(void *cls, struct MHD_Connection *c,
+				  const char *url, const char *method,
+				  const char *version, const char *upload,
+				  size_t *upload_size, void **req_cls);
+
+#endif

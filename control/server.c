@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/* control/server.c: the control port's socket and thread. The socket is
+ * opened at load time, so a taken port is known at once; libmicrohttpd
+ * runs in external-epoll mode on our own thread, whose recursion guard
+ * stays set so its allocations are never sampled. */
+#include "internal.h"
+#include "../preload/internal.h"
+
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h> /* rename() only; no stdio streams in the preload */
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define BACKLOG          512
+#define MAX_CONNECTIONS  128u  /* fds taken from the host, at most */
+#define CONN_TIMEOUT_S   10u   /* idle or slow clients are cut after this */
+#define CONN_MEMORY      ((size_t)32 * 1024) /* bounds URL and headers */
+
+struct ls_mhd_api ls_mhd;
+
+static int listen_fd = -1;
+
+/* ---- port file ------------------------------------------------------ */
+
+/* Writes one line to LEAKSCOPE_PORT_FILE through a temporary file and
+ * rename, so readers never see half a line. */
+static void port_file(const char *line)
+{
+	char path[4096], tmp[4096 + 32];
+	struct ls_buf b;
+
+	if (!ls_cfg.port_file || !ls_expand_pid(ls_cfg.port_file, path, sizeof(path)))
+		return;
+	ls_buf_init(&b, tmp, sizeof(tmp) - 1);
+	ls_buf_str(&b, path);
+	ls_buf_str(&b, ".tmp.");
+	ls_buf_u64(&b, (uint64_t)getpid());
+	tmp[b.len] = '\0';
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ls_log("cannot write LEAKSCOPE_PORT_FILE %s: %s", path, strerror(errno));
+		return;
+	}
+	int rc = ls_write_all(fd, line, strlen(line));
+	close(fd);
+	if (rc || rename(tmp, path)) {
+		unlink(tmp);
+		ls_log("cannot write LEAKSCOPE_PORT_FILE %s", path);
+	}
+}
+
+static int fail(const char *what, int err)
+{
+	char line[512];
+	struct ls_buf b;
+
+	ls_buf_init(&b, line, sizeof(line) - 2);
+	ls_buf_str(&b, "error: ");
+	ls_buf_str(&b, what);
+	ls_buf_str(&b, ": ");
+	ls_buf_str(&b, strerror(err));
+	line[b.len] = '\n';
+	line[b.len + 1] = '\0';
+	ls_log("control port disabled, %s: %s; the program runs on without it",
+	       what, strerror(err));
+	port_file(line);
+	return -err;
+}
+
+/* ---- sockets -------------------------------------------------------- */
+
+static bool is_loopback(const char *host)
+{
+	return !strcmp(host, "127.0.0.1") || !strcmp(host, "::1") ||
+	       !strcmp(host, "localhost") || !strncmp(host, "127.", 4);
+}
+
+/* Opens the TCP listening socket; *port gets the bound port. */
+static int open_tcp(const char *host, int want, int *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (!strcmp(host, "localhost"))
+		host = "127.0.0.1";
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)want);
+		len = sizeof(*v4);
+	} else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)want);
+		len = sizeof(*v6);
+	} else {
+		return fail("LEAKSCOPE_BIND is not an IPv4 or IPv6 address", EINVAL);
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return fail("socket", errno);
+	/* SO_REUSEADDR lets us rebind over TIME_WAIT; unlike SO_REUSEPORT it
+	 * never lets a second listener share the port. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, BACKLOG)) {
+		int err = errno;
+		close(fd);
+		char what[128];
+		struct ls_buf b;
+		ls_buf_init(&b, what, sizeof(what) - 1);
+		ls_buf_str(&b, "cannot listen on ");
+		ls_buf_str(&b, host);
+		ls_buf_ch(&b, ':');
+		ls_buf_u64(&b, (uint64_t)want);
+		what[b.len] = '\0';
+		return fail(what, err);
+	}
+	len = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &len);
+	*port = ntohs(ss.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
+	return fd;
+}
+
+/* Opens a Unix socket with mode 0600. An existing socket file is replaced
+ * only when nobody answers on it. */
+static int open_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return fail("LEAKSCOPE_SOCKET path is too long", ENAMETOOLONG);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return fail("socket", errno);
+	struct stat st;
+	if (!lstat(path, &st) && S_ISSOCK(st.st_mode)) {
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool alive = probe >= 0 && !connect(probe, (struct sockaddr *)&sa, sizeof(sa));
+		if (probe >= 0)
+			close(probe);
+		if (!alive)
+			unlink(path);
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(path, 0600) ||
+	    listen(fd, BACKLOG)) {
+		int err = errno;
+		close(fd);
+		return fail("cannot listen on LEAKSCOPE_SOCKET", err);
+	}
+	return fd;
+}
+
+/* ---- the thread ----------------------------------------------------- */
+
+static bool load_mhd(void)
+{
+	void *h = dlopen("libmicrohttpd.so.12", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return false;
+#define SYM(field, name) (*(void **)&ls_mhd.field = dlsym(h, name))
+	bool ok = SYM(start_daemon, "MHD_start_daemon") && SYM(run_wait, "MHD_run_wait") &&
+		  SYM(lookup_value, "MHD_lookup_connection_value") &&
+		  SYM(get_values, "MHD_get_connection_values") &&
+		  SYM(from_buffer, "MHD_create_response_from_buffer") &&
+		  SYM(from_callback, "MHD_create_response_from_callback") &&
+		  SYM(add_header, "MHD_add_response_header") &&
+		  SYM(queue, "MHD_queue_response") && SYM(destroy, "MHD_destroy_response");
+#undef SYM
+	return ok;
+}
+
+struct start {
+	int fd;
+	char ready_line[128];
+};
+static struct start start_arg;
+
+static void *serve(void *arg)
+{
+	struct start *s = arg;
+
+	ls_guard_enter(); /* for the thread's whole life */
+	if (!load_mhd()) {
+		const char *err = dlerror();
+		ls_log("control port disabled: cannot load libmicrohttpd.so.12 (%s)",
+		       err ? err : "missing symbols");
+		port_file("error: cannot load libmicrohttpd.so.12\n");
+		close(s->fd);
+		listen_fd = -1;
+		return NULL;
+	}
+	struct MHD_Daemon *d = ls_mhd.start_daemon(
+		MHD_USE_EPOLL, 0, NULL, NULL, ls_control_answer, NULL,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,
+		MHD_OPTION_CONNECTION_LIMIT, MAX_CONNECTIONS,
+		MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY,
+		MHD_OPTION_END);
+	if (!d) {
+		ls_log("control port disabled: libmicrohttpd failed to start");
+		port_file("error: libmicrohttpd failed to start\n");
+		close(s->fd);
+		listen_fd = -1;
+		return NULL;
+	}
+	port_file(s->ready_line);
+	for (;;)
+		ls_mhd.run_wait(d, 1000);
+	return NULL;
+}
+
+int ls_control_start(bool in_child)
+{
+	int port = 0, fd;
+	pthread_t tid;
+	pthread_attr_t attr;
+	sigset_t all, old;
+
+	if (ls_cfg.socket_path) {
+		fd = open_unix(ls_cfg.socket_path);
+	} else {
+		if (!is_loopback(ls_cfg.bind) && !ls_cfg.token)
+			ls_log("WARNING: control port bound to %s without LEAKSCOPE_TOKEN: "
+			       "anyone who reaches it can read heap addresses and stacks",
+			       ls_cfg.bind);
+		fd = open_tcp(ls_cfg.bind, in_child ? 0 : ls_cfg.port, &port);
+	}
+	if (fd < 0)
+		return fd;
+	listen_fd = fd;
+	start_arg.fd = fd;
+	struct ls_buf b;
+	ls_buf_init(&b, start_arg.ready_line, sizeof(start_arg.ready_line) - 1);
+	if (ls_cfg.socket_path)
+		ls_buf_str(&b, "unix");
+	else
+		ls_buf_u64(&b, (uint64_t)port);
+	ls_buf_ch(&b, '\n');
+	start_arg.ready_line[b.len] = '\0';
+
+	/* The thread blocks every signal, so the host's handlers keep
+	 * running on the host's own threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	int rc = pthread_create(&tid, &attr, serve, &start_arg);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		close(fd);
+		listen_fd = -1;
+		return fail("cannot start the control thread", rc);
+	}
+	return 0;
+}
+
+void ls_control_forget(void)
+{
+	if (listen_fd >= 0)
+		close(listen_fd);
+	listen_fd = -1;
+}

@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: MIT */
+/* preload/arena.c: the small allocator for sampled blocks. Spans of one
+ * size class hold slots, with each slot's record in the span header beside
+ * them; blocks over 32 KiB get a span of their own. */
+#include "internal.h"
+
+#include <string.h>
+
+#define SPAN_MAGIC    0x6c735350u /* "lsSP" */
+#define SMALL_MAX     32768u
+#define NCLASSES      40
+#define CLASS_LARGE   0xffffu
+#define NONE          UINT32_MAX
+#define MAX_SPAN_CHUNKS 8
+
+struct ls_span {
+	uint32_t magic;
+	_Atomic uint32_t version; /* odd while the header is rewritten */
+	uint16_t cls;
+	uint16_t on_partial;
+	uint32_t nchunks;
+	uint32_t nslots;
+	uint32_t nfree;
+	uint32_t free_head;       /* free-list of slots, linked through t_ns */
+	_Atomic uint32_t fresh;   /* slots [fresh, nslots) were never used */
+	uint64_t slot_size;
+	uintptr_t slots;
+	struct ls_span *next, *prev;
+	struct ls_rec recs[];
+};
+
+struct ls_class {
+	pthread_mutex_t lock;
+	uint32_t size;
+	uint32_t nslots;
+	uint32_t nchunks;
+	uint32_t slots_off;  /* offset of slot 0 from the span start */
+	uint32_t align;      /* guaranteed alignment of every slot */
+	uint32_t nempty;     /* fully free spans kept on the partial list */
+	struct ls_span *partial;
+} __attribute__((aligned(64)));
+
+static struct ls_class classes[NCLASSES];
+static _Atomic uint64_t meta_bytes;
+static bool arena_ready;
+
+static size_t lowest_bit(size_t v)
+{
+	return v & (~v + 1);
+}
+
+static size_t round_up(size_t v, size_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+/* Lays out the spans of one class: the span length (1..8 chunks) that
+ * wastes least, with slot 0 aligned to the class's natural alignment. */
+static void layout_class(struct ls_class *c, uint32_t size)
+{
+	size_t best_waste = SIZE_MAX;
+
+	c->size = size;
+	c->align = (uint32_t)lowest_bit(size);
+	if (c->align > LS_PAGE)
+		c->align = LS_PAGE;
+	for (uint32_t k = 1; k <= MAX_SPAN_CHUNKS; k++) {
+		size_t total = k * LS_CHUNK, n, off;
+		n = (total - sizeof(struct ls_span)) / (size + sizeof(struct ls_rec));
+		for (;; n--) {
+			off = round_up(sizeof(struct ls_span) + n * sizeof(struct ls_rec), c->align);
+			if (off + n * size <= total)
+				break;
+		}
+		size_t waste = total - n * size;
+		/* Compare waste per slot-byte; prefer fewer chunks on ties. */
+		if (n > 0 && waste * 1000 / total + 10 < best_waste) {
+			best_waste = waste * 1000 / total;
+			c->nchunks = k;
+			c->nslots = (uint32_t)n;
+			c->slots_off = (uint32_t)off;
+		}
+		if (best_waste <= 30)
+			break;
+	}
+}
+
+void ls_arena_init(void)
+{
+	uint32_t i = 0;
+
+	for (uint32_t s = 16; s <= 128; s += 16)
+		layout_class(&classes[i++], s);
+	for (uint32_t base = 128; base < SMALL_MAX; base *= 2)
+		for (uint32_t q = 1; q <= 4; q++)
+			layout_class(&classes[i++], base + q * (base / 4));
+	for (i = 0; i < NCLASSES; i++)
+		pthread_mutex_init(&classes[i].lock, NULL);
+	arena_ready = true;
+}
+
+/* The class for size bytes, or NCLASSES when it is large. */
+static unsigned class_of(size_t size)
+{
+	if (size <= 128)
+		return size ? (unsigned)((size + 15) / 16 - 1) : 0;
+	if (size > SMALL_MAX)
+		return NCLASSES;
+	unsigned b = 63u - (unsigned)__builtin_clzll(size - 1); /* 2^b < size <= 2^(b+1) */
+	return 8 + (b - 7) * 4 + (unsigned)((size - 1) >> (b - 2)) - 4;
+}
+
+/* Makes version odd while a span header is rewritten. The header may hold
+ * leftovers of a free run, so the old value's parity is not trusted. */
+static void span_begin_rewrite(struct ls_span *s)
+{
+	uint32_t v = atomic_load_explicit(&s->version, memory_order_relaxed);
+	atomic_store_explicit(&s->version, v | 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static void span_end_rewrite(struct ls_span *s)
+{
+	atomic_fetch_add_explicit(&s->version, 1, memory_order_release);
+}
+
+/* A fresh span for class c. NULL when the range or the memory cap is full. */
+static struct ls_span *span_new(unsigned ci)
+{
+	struct ls_class *c = &classes[ci];
+
+	if (!ls_mem_charge(c->slots_off, true))
+		return NULL;
+	struct ls_span *s = ls_region_take(c->nchunks);
+	if (!s) {
+		ls_mem_uncharge(c->slots_off);
+		return NULL;
+	}
+	span_begin_rewrite(s);
+	s->magic = SPAN_MAGIC;
+	s->cls = (uint16_t)ci;
+	s->on_partial = 0;
+	s->nchunks = c->nchunks;
+	s->nslots = c->nslots;
+	s->nfree = c->nslots;
+	s->free_head = NONE;
+	atomic_store_explicit(&s->fresh, 0, memory_order_relaxed);
+	s->slot_size = c->size;
+	s->slots = (uintptr_t)s + c->slots_off;
+	s->next = s->prev = NULL;
+	/* A reused run may hold old records: clear them before scans see it. */
+	memset(s->recs, 0, (size_t)c->nslots * sizeof(struct ls_rec));
+	atomic_fetch_add_explicit(&meta_bytes, c->slots_off, memory_order_relaxed);
+	ls_region_map_span(s, c->nchunks);
+	span_end_rewrite(s);
+	return s;
+}
+
+static void partial_push(struct ls_class *c, struct ls_span *s)
+{
+	s->prev = NULL;
+	s->next = c->partial;
+	if (c->partial)
+		c->partial->prev = s;
+	c->partial = s;
+	s->on_partial = 1;
+}
+
+static void partial_remove(struct ls_class *c, struct ls_span *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		c->partial = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->next = s->prev = NULL;
+	s->on_partial = 0;
+}
+
+static void *large_alloc(size_t size, size_t align, struct ls_rec **rec)
+{
+	size_t off = align > LS_PAGE ? align : LS_PAGE;
+	size_t nchunks = (off + size + LS_CHUNK - 1) / LS_CHUNK;
+
+	if (!ls_mem_charge(LS_PAGE, true))
+		return NULL;
+	struct ls_span *s = ls_region_take(nchunks);
+	if (!s) {
+		ls_mem_uncharge(LS_PAGE);
+		return NULL;
+	}
+	span_begin_rewrite(s);
+	s->magic = SPAN_MAGIC;
+	s->cls = CLASS_LARGE;
+	s->nchunks = (uint32_t)nchunks;
+	s->nslots = 1;
+	s->nfree = 0;
+	s->free_head = NONE;
+	atomic_store_explicit(&s->fresh, 1, memory_order_relaxed);
+	s->slot_size = nchunks * LS_CHUNK - off;
+	s->slots = (uintptr_t)s + off;
+	memset(&s->recs[0], 0, sizeof(struct ls_rec));
+	atomic_fetch_add_explicit(&meta_bytes, LS_PAGE, memory_order_relaxed);
+	ls_region_map_span(s, nchunks);
+	span_end_rewrite(s);
+	*rec = &s->recs[0];
+	return (void *)s->slots;
+}
+
+void *ls_arena_alloc(size_t size, size_t align, struct ls_rec **rec)
+{
+	if (!arena_ready || size > ((uint64_t)1 << 40))
+		return NULL;
+	if (align > LS_CHUNK)
+		return NULL;
+	unsigned ci = class_of(size);
+	while (ci < NCLASSES && classes[ci].align < align)
+		ci++;
+	if (ci >= NCLASSES)
+		return large_alloc(size, align, rec);
+
+	struct ls_class *c = &classes[ci];
+	struct ls_span *s;
+	uint32_t idx;
+
+	pthread_mutex_lock(&c->lock);
+	while (!(s = c->partial)) {
+		pthread_mutex_unlock(&c->lock);
+		struct ls_span *fresh = span_new(ci);
+		if (!fresh)
+			return NULL;
+		pthread_mutex_lock(&c->lock);
+		partial_push(c, fresh);
+		c->nempty++;
+	}
+	if (s->nfree == s->nslots)
+		c->nempty--;
+	if (s->free_head != NONE) {
+		idx = s->free_head;
+		s->free_head = (uint32_t)s->recs[idx].t_ns;
+	} else {
+		idx = atomic_load_explicit(&s->fresh, memory_order_relaxed);
+		atomic_store_explicit(&s->fresh, idx + 1, memory_order_release);
+	}
+	if (--s->nfree == 0)
+		partial_remove(c, s);
+	pthread_mutex_unlock(&c->lock);
+	*rec = &s->recs[idx];
+	return (void *)(s->slots + (uintptr_t)idx * s->slot_size);
+}
+
+/* The span of p and p's slot index; NULL when p is not a slot start. */
+static struct ls_span *locate(const void *p, uint32_t *idx)
+{
+	struct ls_span *s = ls_region_span_of(p);
+
+	if (!s || s->magic != SPAN_MAGIC || (uintptr_t)p < s->slots)
+		return NULL;
+	uintptr_t off = (uintptr_t)p - s->slots;
+	if (off % s->slot_size)
+		return NULL;
+	uint64_t i = off / s->slot_size;
+	if (i >= atomic_load_explicit(&s->fresh, memory_order_acquire))
+		return NULL;
+	*idx = (uint32_t)i;
+	return s;
+}
+
+struct ls_rec *ls_arena_rec(const void *p)
+{
+	uint32_t idx;
+	struct ls_span *s = locate(p, &idx);
+
+	if (!s || atomic_load_explicit(&s->recs[idx].gen, memory_order_relaxed) == 0)
+		return NULL;
+	return &s->recs[idx];
+}
+
+size_t ls_arena_usable(const void *p)
+{
+	uint32_t idx;
+	struct ls_span *s = locate(p, &idx);
+
+	return s ? s->slot_size : 0;
+}
+
+void ls_arena_release(void *p)
+{
+	uint32_t idx;
+	struct ls_span *s = locate(p, &idx), *give = NULL;
+
+	if (!s)
+		return;
+	if (s->cls == CLASS_LARGE) {
+		span_begin_rewrite(s);
+		s->magic = 0;
+		span_end_rewrite(s);
+		atomic_fetch_sub_explicit(&meta_bytes, LS_PAGE, memory_order_relaxed);
+		ls_mem_uncharge(LS_PAGE);
+		ls_region_give(s, s->nchunks);
+		return;
+	}
+	struct ls_class *c = &classes[s->cls];
+	pthread_mutex_lock(&c->lock);
+	s->recs[idx].t_ns = s->free_head;
+	s->free_head = idx;
+	if (s->nfree++ == 0)
+		partial_push(c, s);
+	if (s->nfree == s->nslots) {
+		/* Keep one empty span per class for reuse; return the rest. */
+		if (c->nempty >= 1) {
+			partial_remove(c, s);
+			span_begin_rewrite(s);
+			s->magic = 0;
+			span_end_rewrite(s);
+			give = s;
+		} else {
+			c->nempty++;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (give) {
+		atomic_fetch_sub_explicit(&meta_bytes, c->slots_off, memory_order_relaxed);
+		ls_mem_uncharge(c->slots_off);
+		ls_region_give(give, c->nchunks);
+	}
+}
+
+uint64_t ls_arena_meta_bytes(void)
+{
+	return atomic_load_explicit(&meta_bytes, memory_order_relaxed);
+}
+
+/* Reads one record under its seqlock. false when it is not a live record
+ * of generation gen or kept changing. */
+static bool read_rec(struct ls_rec *r, uint32_t gen, struct ls_rec *out)
+{
+	for (int tries = 0; tries < 4; tries++) {
+		uint32_t s1 = atomic_load_explicit(&r->seq, memory_order_acquire);
+		if (s1 & 1)
+			continue;
+		uint32_t g = atomic_load_explicit(&r->gen, memory_order_relaxed);
+		if (g != gen)
+			return false;
+		out->size = r->size;
+		out->stripe = r->stripe;
+		out->t_ns = r->t_ns;
+		out->stack = r->stack;
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&r->seq, memory_order_relaxed) == s1)
+			return true;
+	}
+	return false;
+}
+
+void ls_arena_scan(uint32_t gen, ls_rec_fn fn, void *ctx)
+{
+	uintptr_t first = ls_region_first_span(), end = ls_region_committed_end();
+
+	if (!first || !arena_ready)
+		return;
+	for (uintptr_t at = first; at < end; at += LS_CHUNK) {
+		struct ls_span *s = (struct ls_span *)at;
+		if (ls_region_span_of(s) != s)
+			continue;
+		uint32_t v = atomic_load_explicit(&s->version, memory_order_acquire);
+		if ((v & 1) || s->magic != SPAN_MAGIC)
+			continue;
+		uint32_t n = atomic_load_explicit(&s->fresh, memory_order_acquire);
+		uint32_t cap = s->cls == CLASS_LARGE ? 1 :
+			       s->cls < NCLASSES ? classes[s->cls].nslots : 0;
+		if (n > cap)
+			n = cap;
+		for (uint32_t i = 0; i < n; i++) {
+			struct ls_rec r;
+			if (!read_rec(&s->recs[i], gen, &r))
+				continue;
+			/* The span was recycled under us: its later records
+			 * belong to another layout. */
+			if (atomic_load_explicit(&s->version, memory_order_acquire) != v)
+				break;
+			fn(ctx, r.stack, (uint16_t)r.stripe, r.size, r.t_ns);
+		}
+	}
+}
+
+void ls_arena_lock_all(void)
+{
+	for (unsigned i = 0; i < NCLASSES; i++)
+		pthread_mutex_lock(&classes[i].lock);
+}
+
+void ls_arena_unlock_all(void)
+{
+	for (unsigned i = NCLASSES; i-- > 0;)
+		pthread_mutex_unlock(&classes[i].lock);
+}
+
+void ls_arena_reinit_locks(void)
+{
+	for (unsigned i = 0; i < NCLASSES; i++)
+		pthread_mutex_init(&classes[i].lock, NULL);
+}

@@ -1,0 +1,20 @@
+# SPDX-License-Identifier: MIT
+# preload/ and control/: build/libleakscope.so. Only the interposed
+# functions are exported (-fvisibility=hidden); libunwind and
+# libmicrohttpd are dlopen'd at run time, never linked.
+PRELOAD_SRC := $(wildcard preload/*.c) $(wildcard control/*.c)
+PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/obj/%.o)
+PRELOAD_CFLAGS := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+	-fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc
+PRELOAD_LIBS := -ldl -lm -lpthread
+
+$(BUILD)/libleakscope.so: $(PRELOAD_OBJ)
+	$(CC) -shared -Wl,-soname,libleakscope.so -Wl,-z,now -o $@ $^ $(PRELOAD_LIBS)
+
+$(BUILD)/obj/preload/%.o: preload/%.c preload/internal.h control/internal.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PRELOAD_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/control/%.o: control/%.c preload/internal.h control/internal.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PRELOAD_CFLAGS) -c -o $@ $<

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/* preload/init.c: start-up and exit. The constructor sets everything up
+ * with the recursion guard held; the destructor writes LEAKSCOPE_REPORT
+ * when a window is still open. Hooks keep working before and after both. */
+#include "internal.h"
+#include "../control/internal.h"
+
+#include <string.h>
+
+_Atomic bool ls_ready;
+
+void ls_init(void)
+{
+	static _Atomic int once;
+
+	if (atomic_exchange(&once, 1))
+		return;
+	ls_guard_enter();
+	ls_real_init();
+	ls_config_load();
+	ls_stacks_init();
+	ls_arena_init();
+	ls_unwind_init();
+	ls_fork_init();
+	if (ls_cfg.port >= 0 || ls_cfg.socket_path)
+		ls_control_start(false);
+	if (ls_cfg.sampling && ls_window_on(ls_cfg.sampling))
+		ls_log("LEAKSCOPE_SAMPLING: cannot open a window");
+	atomic_store(&ls_ready, true);
+	ls_guard_leave();
+}
+
+__attribute__((constructor(101))) static void ctor(void)
+{
+	ls_init();
+}
+
+__attribute__((destructor)) static void dtor(void)
+{
+	struct ls_window_info info;
+
+	if (!ls_cfg.report_path || !atomic_load(&ls_ready))
+		return;
+	ls_guard_enter();
+	ls_report_ref();
+	if (ls_window_off(&info)) {
+		ls_report_unref();
+		ls_guard_leave();
+		return;
+	}
+	struct ls_report *r = ls_report_build(&info, 0);
+	if (!r) {
+		ls_log("LEAKSCOPE_REPORT: out of memory building the report");
+	} else {
+		int rc = ls_report_write_file(r, ls_cfg.report_path);
+		if (rc)
+			ls_log("LEAKSCOPE_REPORT: cannot write %s: %s", ls_cfg.report_path,
+			       strerror(-rc));
+		ls_report_free(r);
+	}
+	ls_guard_leave();
+}

@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: MIT */
+/* preload/internal.h: every cross-file declaration of the preload library,
+ * grouped by the file that defines it. */
+#ifndef LS_PRELOAD_INTERNAL_H
+#define LS_PRELOAD_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define LS_COLD     __attribute__((noinline, cold))
+#define LS_EXPORT   __attribute__((visibility("default")))
+#define LS_TLS      __attribute__((tls_model("initial-exec")))
+
+#ifndef LS_VERSION
+#define LS_VERSION "0.0.0"
+#endif
+
+#define LS_PAGE           4096u
+#define LS_MAX_FRAMES_CAP 128   /* hard bound on LEAKSCOPE_MAX_FRAMES */
+#define LS_SAMPLING_MAX   1000000000ull
+
+/* ------------------------------------------------------------------ */
+/* sampler.c (defines it): per-thread state, one initial-exec struct.  */
+
+struct ls_tls {
+	int64_t  countdown; /* allocations left until the next sample */
+	uint32_t epoch;     /* window generation the countdown was drawn for */
+	uint32_t guard;     /* >0 while leakscope's own code runs here */
+	uint64_t rng;       /* xorshift64* state; 0 until seeded */
+	uintptr_t stack_lo; /* thread stack bounds for the fp unwinder */
+	uintptr_t stack_hi;
+	uint8_t  in_boot;   /* this thread is resolving the real functions */
+};
+extern __thread struct ls_tls ls_tls LS_TLS;
+
+static inline void ls_guard_enter(void) { ls_tls.guard++; }
+static inline void ls_guard_leave(void) { ls_tls.guard--; }
+
+/* ------------------------------------------------------------------ */
+/* real.c: the next allocator in link order, and the bootstrap pool.   */
+
+struct ls_real_fns {
+	void *(*malloc)(size_t);
+	void  (*free)(void *);
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	int   (*posix_memalign)(void **, size_t, size_t);
+	void *(*aligned_alloc)(size_t, size_t);
+	void *(*memalign)(size_t, size_t);
+	void *(*valloc)(size_t);
+	void *(*pvalloc)(size_t);
+	size_t (*malloc_usable_size)(void *);
+};
+/* Starts out pointing at bootstrap stubs, so the hooks never test for NULL. */
+extern struct ls_real_fns ls_real;
+
+/* Resolves the real functions once; safe to call from any hook. */
+void ls_real_init(void);
+/* True when p came from the bootstrap pool (lives inside the arena range). */
+bool ls_boot_owns(const void *p);
+/* Usable size of a bootstrap block. */
+size_t ls_boot_usable(const void *p);
+
+/* ------------------------------------------------------------------ */
+/* log.c: a tiny formatter and write(2) logging, no stdio, no malloc.  */
+
+struct ls_buf {
+	char  *p;
+	size_t len, cap;
+	bool   overflow; /* something did not fit; len stays <= cap */
+};
+void ls_buf_init(struct ls_buf *b, char *mem, size_t cap);
+void ls_buf_str(struct ls_buf *b, const char *s);
+void ls_buf_mem(struct ls_buf *b, const char *s, size_t n);
+void ls_buf_ch(struct ls_buf *b, char c);
+void ls_buf_u64(struct ls_buf *b, uint64_t v);
+void ls_buf_i64(struct ls_buf *b, int64_t v);
+void ls_buf_hex(struct ls_buf *b, uint64_t v);          /* no 0x prefix */
+void ls_buf_hex_pad(struct ls_buf *b, uint64_t v, int width); /* zero-padded */
+void ls_buf_fixed(struct ls_buf *b, uint64_t v, int decimals, uint64_t unit);
+void ls_buf_json_str(struct ls_buf *b, const char *s);  /* quoted, escaped */
+
+/* printf-like: %s %d %u %ld %lu %zu %llu %x %lx %p %c %%. One line to
+ * stderr, prefixed "leakscope[pid]: ". Never allocates. */
+void ls_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* write(2) all of buf, retrying on EINTR and short writes. 0 or -errno. */
+int ls_write_all(int fd, const void *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* config.c: environment settings, parsed once at start.               */
+
+enum ls_unwinder { LS_UNWIND_LIBUNWIND, LS_UNWIND_FP };
+
+struct ls_config {
+	unsigned  max_frames;   /* LEAKSCOPE_MAX_FRAMES, 1..LS_MAX_FRAMES_CAP */
+	uint64_t  max_memory;   /* LEAKSCOPE_MAX_MEMORY, bytes */
+	uint64_t  sampling;     /* LEAKSCOPE_SAMPLING, 0 = no window at start */
+	enum ls_unwinder unwinder;
+	const char *report_path;/* LEAKSCOPE_REPORT, may contain %p */
+	const char *bind;       /* LEAKSCOPE_BIND */
+	int        port;        /* LEAKSCOPE_PORT, -1 = control port disabled */
+	const char *port_file;  /* LEAKSCOPE_PORT_FILE, may contain %p */
+	const char *token;      /* LEAKSCOPE_TOKEN */
+	const char *socket_path;/* LEAKSCOPE_SOCKET */
+	bool       follow_fork; /* LEAKSCOPE_FOLLOW_FORK */
+};
+extern struct ls_config ls_cfg;
+
+/* Reads LEAKSCOPE_* from the environment; bad values are logged and
+ * replaced by defaults. Never fails. */
+void ls_config_load(void);
+/* Parses "123", "64K", "256M", "1G" into bytes. false on bad input. */
+bool ls_parse_size(const char *s, uint64_t *out);
+/* Expands %p in pattern into buf. false when it does not fit. */
+bool ls_expand_pid(const char *pattern, char *buf, size_t cap);
+
+/* ------------------------------------------------------------------ */
+/* mem.c: the detector's own memory, counted and capped.               */
+
+/* Allocates from the real allocator. With capped, fails (NULL) instead
+ * of passing LEAKSCOPE_MAX_MEMORY. */
+void *ls_mem_alloc(size_t size, bool capped);
+void *ls_mem_calloc(size_t size, bool capped);
+void  ls_mem_free(void *p, size_t size);
+/* Accounts memory that is not from ls_mem_alloc (arena metadata).
+ * false when capped and the cap would be passed; nothing is added then. */
+bool  ls_mem_charge(size_t size, bool capped);
+void  ls_mem_uncharge(size_t size);
+uint64_t ls_mem_used(void);
+
+/* ------------------------------------------------------------------ */
+/* region.c: the reserved address range that holds sampled blocks.     */
+
+#define LS_CHUNK_SHIFT 16
+#define LS_CHUNK       ((size_t)1 << LS_CHUNK_SHIFT)
+
+/* The hooks' one-compare ownership test reads these two. */
+extern uintptr_t ls_arena_lo;
+extern uintptr_t ls_arena_len;
+
+static inline bool ls_arena_owns(const void *p)
+{
+	return (uintptr_t)p - ls_arena_lo < ls_arena_len;
+}
+
+/* Reserves the range (idempotent, async-safe: only mmap). true on success;
+ * on failure the bootstrap pool falls back to static memory. */
+bool ls_region_reserve(void);
+/* Start of the bootstrap pool inside the range, and its size. */
+void *ls_region_boot_area(size_t *size);
+/* Takes nchunks contiguous committed chunks. NULL when the range is full. */
+void *ls_region_take(size_t nchunks);
+/* Gives chunks back; decommits them when the cache of free runs is big. */
+void ls_region_give(void *p, size_t nchunks);
+/* Marks [p, p + nchunks) as belonging to the span headed at p. */
+void ls_region_map_span(void *span, size_t nchunks);
+/* The span head of the chunk holding p, or NULL when none was mapped. */
+void *ls_region_span_of(const void *p);
+/* First chunk that can head a span, and the end of the chunks ever taken:
+ * the bounds of a scan. 0 when the range is not reserved. */
+uintptr_t ls_region_first_span(void);
+uintptr_t ls_region_committed_end(void);
+void ls_region_lock_all(void);
+void ls_region_unlock_all(void);
+void ls_region_reinit_locks(void);
+
+/* ------------------------------------------------------------------ */
+/* arena.c: size classes, spans and the record beside each slot.       */
+
+struct ls_stack;
+
+/* One per slot. seq is a seqlock: odd while the owner rewrites the
+ * record, so the report can read it without a lock. */
+struct ls_rec {
+	_Atomic uint32_t seq;
+	_Atomic uint32_t gen;    /* window generation; 0 = slot is free */
+	uint64_t size : 48;      /* requested bytes */
+	uint64_t stripe : 16;    /* stack table stripe of stack */
+	uint64_t t_ns;           /* CLOCK_MONOTONIC_COARSE at allocation */
+	struct ls_stack *stack;  /* interned stack; valid while gen is live */
+};
+
+void ls_arena_init(void);
+/* A slot of at least size bytes aligned to align (power of two, <= 64K).
+ * *rec receives its record. NULL when the arena or memory cap is full. */
+void *ls_arena_alloc(size_t size, size_t align, struct ls_rec **rec);
+/* The record of a live slot, or NULL when p is not the start of one. */
+struct ls_rec *ls_arena_rec(const void *p);
+/* Usable bytes of the slot at p (0 when p is not a live slot). */
+size_t ls_arena_usable(const void *p);
+/* Returns the slot of p to its span. p must be a live slot. */
+void ls_arena_release(void *p);
+/* Calls fn on every record that is live in generation gen, reading each
+ * under its seqlock. Takes each class lock only to read span headers. */
+typedef void (*ls_rec_fn)(void *ctx, struct ls_stack *stack, uint16_t stripe,
+			  uint64_t size, uint64_t t_ns);
+void ls_arena_scan(uint32_t gen, ls_rec_fn fn, void *ctx);
+uint64_t ls_arena_meta_bytes(void);
+void ls_arena_lock_all(void);
+void ls_arena_unlock_all(void);
+void ls_arena_reinit_locks(void);
+
+/* ------------------------------------------------------------------ */
+/* stacks.c: the lock-striped table of interned stacks.                */
+
+#define LS_STRIPES 256
+
+struct ls_stack_totals {
+	uint64_t sampled, live_count, live_bytes, stacks;
+};
+
+/* 64-bit hash of a stack; also picks its stripe. */
+uint64_t ls_stack_hash(void *const *frames, unsigned n);
+/* Interns a stack for window gen and counts one live allocation of size
+ * bytes on it. Returns the stack's stripe (>= 0) on success; -ESTALE when
+ * gen is no longer the open window; -ENOMEM when the memory cap is
+ * reached. */
+int ls_stack_intern(void *const *frames, unsigned n, uint64_t hash,
+		    uint32_t gen, uint64_t size, struct ls_stack **out,
+		    bool *is_new);
+/* Uncounts one live allocation; a no-op when gen has closed. */
+void ls_stack_release(uint16_t stripe, uint32_t gen, struct ls_stack *s,
+		      uint64_t size);
+unsigned ls_stack_frames(const struct ls_stack *s, void *const **frames);
+/* Opens generation gen in every stripe, with zeroed counters. */
+void ls_stacks_open(uint32_t gen);
+/* Closes the open generation and moves its stacks to the graveyard,
+ * where they stay readable until ls_stacks_collect frees them. */
+void ls_stacks_close(void);
+/* Frees the graveyard. Call only when no report reads it. */
+void ls_stacks_collect(void);
+void ls_stacks_totals(struct ls_stack_totals *t);
+/* Calls fn on each stack of the open or just-closed generation gen. */
+void ls_stacks_each(uint32_t gen, void (*fn)(void *, struct ls_stack *), void *ctx);
+void ls_stacks_init(void);
+void ls_stacks_lock_all(void);
+void ls_stacks_unlock_all(void);
+void ls_stacks_reinit_locks(void);
+
+/* ------------------------------------------------------------------ */
+/* unwind.c: stack capture.                                            */
+
+/* Loads libunwind privately (RTLD_LOCAL) and warms it up. 0 or -errno;
+ * on failure the fp unwinder is used. Call with the guard set. */
+int ls_unwind_init(void);
+/* Captures up to max frames of the caller's stack, leakscope's own
+ * frames removed, innermost first. Returns the count (may be 0). */
+unsigned ls_unwind(void **frames, unsigned max);
+const char *ls_unwind_name(void);
+
+/* ------------------------------------------------------------------ */
+/* sampler.c: the sampled slow path.                                   */
+
+/* The read-mostly word the hooks test: the open window's generation,
+ * or 0 when leak detection is off. */
+extern _Atomic uint32_t ls_state;
+
+/* Returns true when the current allocation must be sampled. Called only
+ * when the fast path's countdown ran out or the epoch changed. */
+bool ls_sample_due(struct ls_tls *t);
+/* Allocates size bytes (aligned, zeroed on request) as a sampled block;
+ * falls back to the real allocator when it cannot track it. NULL with
+ * errno ENOMEM only when the real allocator fails too. */
+void *ls_sample_alloc(size_t size, size_t align, bool zero);
+/* Frees a pointer inside the arena range (sampled or bootstrap). An
+ * invalid or double free is counted, logged once and ignored. */
+void ls_sample_free(void *p);
+/* realloc where p lies in the arena range or the new block is due for
+ * sampling (due). Follows glibc: realloc(p, 0) frees and returns NULL. */
+void *ls_sample_realloc(void *p, size_t size, bool due);
+/* malloc_usable_size of a pointer inside the arena range. */
+size_t ls_sample_usable(void *p);
+uint64_t ls_sample_invalid_frees(void);
+/* Draws the next gap, geometric with mean n. */
+int64_t ls_sample_gap(struct ls_tls *t, uint64_t n, double log1m);
+
+/* ------------------------------------------------------------------ */
+/* window.c: leak-on / leak-off and the window's counters.             */
+
+struct ls_window_info {
+	bool     on;
+	uint32_t gen;
+	uint64_t sampling;
+	uint64_t start_mono_ns, start_real_ns, end_mono_ns;
+	uint64_t sampled, dropped;
+	uint64_t live_count, live_bytes, stacks; /* from the stack table */
+};
+/* Opens a window with one-in-n sampling. 0, -EINVAL (n out of range),
+ * -EALREADY (already on). */
+int ls_window_on(uint64_t n);
+/* Closes the open window; *info receives its figures. 0 or -ENOENT. The
+ * caller must hold a report reference (ls_report_ref) across the call so
+ * the closed stacks stay readable. */
+int ls_window_off(struct ls_window_info *info);
+/* Figures of the open window (info->on false when none). */
+void ls_window_get(struct ls_window_info *info);
+/* Sampling parameters for the slow path; consistent with ls_state. */
+void ls_window_params(uint64_t *n, double *log1m);
+void ls_window_count_dropped(void);
+uint64_t ls_window_dropped(void);
+uint64_t ls_now_mono_ns(void);
+uint64_t ls_now_real_ns(void);
+void ls_window_lock(void);
+void ls_window_unlock(void);
+void ls_window_reinit_locks(void);
+/* In a fork child: closes the inherited window and forgets its stacks. */
+void ls_window_forget(void);
+
+/* ------------------------------------------------------------------ */
+/* modules.c: executable mappings and their build IDs.                 */
+
+/* Reads /proc/self/maps and remembers every executable mapping not yet
+ * known, with its build ID. Modules are never forgotten within a window,
+ * so a stack into a dlclose'd library still translates. */
+void ls_modules_refresh(void);
+/* Refreshes when some frame lies outside every known module. */
+void ls_modules_cover(void *const *frames, unsigned n);
+/* Forgets modules no longer mapped (at leak-on). */
+void ls_modules_reset(void);
+/* Writes the map: lines into buf; *count gets how many. */
+typedef bool (*ls_line_fn)(void *ctx, const char *line, size_t len);
+unsigned ls_modules_count(void);
+void ls_modules_emit(ls_line_fn fn, void *ctx);
+void ls_modules_lock(void);
+void ls_modules_unlock(void);
+void ls_modules_reinit_locks(void);
+
+/* ------------------------------------------------------------------ */
+/* report.c: building and streaming the text report.                   */
+
+struct ls_report;
+/* Takes a reference that keeps closed stacks readable. */
+void ls_report_ref(void);
+/* Drops it; frees closed stacks when it was the last one. */
+void ls_report_unref(void);
+void ls_report_lock_refs(void);
+void ls_report_unlock_refs(void);
+/* In a fork child: the parent's reports did not come along. */
+void ls_report_reset_refs(void);
+/* Builds a report of window info, leaving out allocations younger than
+ * min_age_ns. Consumes one ls_report_ref. NULL on out of memory (the
+ * reference is then dropped too). */
+struct ls_report *ls_report_build(const struct ls_window_info *info,
+				  uint64_t min_age_ns);
+/* Copies up to cap bytes of report text into buf. Returns the count,
+ * 0 at the end. */
+size_t ls_report_read(struct ls_report *r, char *buf, size_t cap);
+void ls_report_free(struct ls_report *r);
+/* Writes a whole report to path (%p expanded) with mode 0600 through a
+ * temporary file and rename. 0 or -errno. */
+int ls_report_write_file(struct ls_report *r, const char *path);
+
+/* ------------------------------------------------------------------ */
+/* fork.c */
+void ls_fork_init(void);
+
+/* ------------------------------------------------------------------ */
+/* status.c */
+/* Writes the /leak-status JSON object into b. */
+void ls_status_json(struct ls_buf *b);
+
+/* ------------------------------------------------------------------ */
+/* init.c */
+/* True once the constructor has finished. */
+extern _Atomic bool ls_ready;
+void ls_init(void);
+
+#endif

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/* preload/sampler.c: the slow path. Decides when a thread samples (a
+ * geometric gap with mean N), captures the stack before taking any lock,
+ * and places sampled blocks in the arena with their record. */
+#include "internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+__thread struct ls_tls ls_tls LS_TLS;
+_Atomic uint32_t ls_state;
+
+static _Atomic uint64_t invalid_frees;
+
+/* ---- the sampling decision ----------------------------------------- */
+
+static uint64_t rng_next(struct ls_tls *t)
+{
+	uint64_t x = t->rng;
+
+	if (unlikely(x == 0)) {
+		/* splitmix64 of the clock and this thread's TLS address */
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
+		    (uint64_t)(uintptr_t)t ^ ((uint64_t)getpid() << 16);
+		x += 0x9e3779b97f4a7c15ull;
+		x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+		x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+		x ^= x >> 31;
+		if (!x)
+			x = 1;
+	}
+	/* xorshift64* */
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	t->rng = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+/* Each allocation is sampled with probability p = 1/N, independently, so
+ * the gap between samples is geometric: P(gap = k) = (1-p)^(k-1) p, with
+ * mean N. Inverting its distribution, gap = 1 + floor(ln U / ln(1-p)) for
+ * U uniform in (0, 1]. A fixed period would alias with allocation
+ * patterns of the same period; this draw cannot, and it keeps
+ * est_count = count * N unbiased. log1m is ln(1-p), computed once per
+ * window. */
+int64_t ls_sample_gap(struct ls_tls *t, uint64_t n, double log1m)
+{
+	if (n <= 1)
+		return 1;
+	double u = (double)((rng_next(t) >> 11) + 1) * 0x1.0p-53;
+	double g = floor(log(u) / log1m);
+	if (!(g < 4e18))
+		g = 4e18;
+	return 1 + (int64_t)g;
+}
+
+bool ls_sample_due(struct ls_tls *t)
+{
+	uint64_t n;
+	double log1m;
+
+	if (t->guard)
+		return false;
+	uint32_t s = atomic_load_explicit(&ls_state, memory_order_acquire);
+	if (s == 0)
+		return false;
+	ls_window_params(&n, &log1m);
+	if (t->epoch != s) {
+		/* First allocation of this thread in the window: it starts a
+		 * fresh gap, and is sampled only if that gap is 1. */
+		t->epoch = s;
+		int64_t g = ls_sample_gap(t, n, log1m);
+		if (g > 1) {
+			t->countdown = g - 1;
+			return false;
+		}
+	}
+	t->countdown = ls_sample_gap(t, n, log1m);
+	return true;
+}
+
+/* ---- sampled allocation -------------------------------------------- */
+
+static uint64_t coarse_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void rec_publish(struct ls_rec *r, uint32_t gen, uint64_t size,
+			unsigned stripe, struct ls_stack *st)
+{
+	atomic_fetch_add_explicit(&r->seq, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	r->size = size;
+	r->stripe = stripe;
+	r->t_ns = coarse_ns();
+	r->stack = st;
+	atomic_store_explicit(&r->gen, gen, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->seq, 1, memory_order_release);
+}
+
+/* Tracks a new sampled block. NULL when it cannot; *dropped says whether
+ * that is a loss to report (false when the window closed meanwhile). */
+static void *track(size_t size, size_t align, uint32_t gen, bool *dropped)
+{
+	void *frames[LS_MAX_FRAMES_CAP];
+	struct ls_rec *rec;
+	struct ls_stack *st;
+	bool is_new;
+
+	*dropped = true;
+	if (size >= ((uint64_t)1 << 40) || align > LS_CHUNK)
+		return NULL;
+	/* Unwind first: no lock of ours may be held inside libunwind. */
+	unsigned n = ls_unwind(frames, ls_cfg.max_frames);
+	void *p = ls_arena_alloc(size, align, &rec);
+	if (!p)
+		return NULL;
+	int stripe = ls_stack_intern(frames, n, ls_stack_hash(frames, n), gen,
+				     size, &st, &is_new);
+	if (stripe < 0) {
+		*dropped = stripe != -ESTALE;
+		ls_arena_release(p);
+		return NULL;
+	}
+	if (is_new)
+		ls_modules_cover(frames, n);
+	rec_publish(rec, gen, size, (unsigned)stripe, st);
+	return p;
+}
+
+static void *real_alloc(size_t size, size_t align, bool zero)
+{
+	if (align > 16)
+		return ls_real.memalign(align, size);
+	return zero ? ls_real.calloc(1, size) : ls_real.malloc(size);
+}
+
+void *ls_sample_alloc(size_t size, size_t align, bool zero)
+{
+	uint32_t gen = atomic_load_explicit(&ls_state, memory_order_acquire);
+	bool dropped = false;
+
+	if (gen) {
+		ls_guard_enter();
+		void *p = track(size, align, gen, &dropped);
+		ls_guard_leave();
+		if (p) {
+			if (zero)
+				memset(p, 0, size);
+			return p;
+		}
+	}
+	void *q = real_alloc(size, align, zero);
+	if (q && dropped)
+		ls_window_count_dropped();
+	return q;
+}
+
+/* ---- free, realloc, usable size ------------------------------------ */
+
+static LS_COLD void invalid_free(void *p)
+{
+	if (atomic_fetch_add(&invalid_frees, 1) == 0)
+		ls_log("ignoring free of %p: not a live sampled block (double free?); "
+		       "further ones are only counted", p);
+}
+
+uint64_t ls_sample_invalid_frees(void)
+{
+	return atomic_load(&invalid_frees);
+}
+
+void ls_sample_free(void *p)
+{
+	if (ls_boot_owns(p))
+		return;
+	struct ls_rec *r = ls_arena_rec(p);
+	if (!r) {
+		invalid_free(p);
+		return;
+	}
+	ls_guard_enter();
+	atomic_fetch_add_explicit(&r->seq, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	uint32_t gen = atomic_exchange_explicit(&r->gen, 0, memory_order_relaxed);
+	uint64_t size = r->size;
+	unsigned stripe = r->stripe;
+	struct ls_stack *st = r->stack;
+	atomic_fetch_add_explicit(&r->seq, 1, memory_order_release);
+	if (gen) {
+		ls_stack_release((uint16_t)stripe, gen, st, size);
+		ls_arena_release(p);
+	}
+	ls_guard_leave();
+	if (!gen)
+		invalid_free(p); /* lost a race with another free of p */
+}
+
+size_t ls_sample_usable(void *p)
+{
+	if (ls_boot_owns(p))
+		return ls_boot_usable(p);
+	return ls_arena_rec(p) ? ls_arena_usable(p) : 0;
+}
+
+void *ls_sample_realloc(void *p, size_t size, bool due)
+{
+	if (!p)
+		return due ? ls_sample_alloc(size, 0, false) : ls_real.malloc(size);
+	bool owned = ls_arena_owns(p);
+	if (!owned && !due)
+		return ls_real.realloc(p, size);
+	if (size == 0) {
+		if (!owned)
+			return ls_real.realloc(p, 0);
+		ls_sample_free(p);
+		return NULL;
+	}
+	size_t old = owned ? ls_sample_usable(p) : ls_real.malloc_usable_size(p);
+	if (old == 0) {
+		if (!owned) /* allocator cannot tell the old size */
+			return ls_real.realloc(p, size);
+		invalid_free(p);
+		errno = EINVAL;
+		return NULL;
+	}
+	void *q = due ? ls_sample_alloc(size, 0, false) : ls_real.malloc(size);
+	if (!q)
+		return NULL;
+	memcpy(q, p, old < size ? old : size);
+	if (owned)
+		ls_sample_free(p);
+	else
+		ls_real.free(p);
+	return q;
+}

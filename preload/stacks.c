@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: MIT */
+/* preload/stacks.c: interned stacks in a lock-striped hash (uthash per
+ * stripe), each with the live count and bytes of its sampled blocks. */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* uthash allocates through the counted, capped detector memory and
+ * reports OOM to the caller instead of exiting the host. */
+#define HASH_NONFATAL_OOM 1
+#define uthash_malloc(sz) ls_mem_alloc((sz), true)
+#define uthash_free(p, sz) ls_mem_free((p), (sz))
+#define uthash_nonfatal_oom(obj) (oomed_add = 1)
+#include <uthash.h>
+
+struct ls_stack {
+	UT_hash_handle hh;
+	uint64_t count;   /* live sampled blocks */
+	uint64_t bytes;   /* their requested bytes */
+	uint32_t nframes;
+	uint16_t stripe;
+	void *frames[];   /* the key */
+};
+
+struct stripe {
+	pthread_mutex_t lock;
+	uint32_t gen;     /* open generation; 0 when no window is open */
+	struct ls_stack *head;
+	uint64_t sampled, live_count, live_bytes, nstacks;
+} __attribute__((aligned(64)));
+
+/* Stacks of a closed window, kept readable for the reports that hold a
+ * reference (report.c) until ls_stacks_collect. */
+struct grave {
+	uint32_t gen;
+	struct grave *next;
+	struct ls_stack *heads[LS_STRIPES];
+};
+
+static struct stripe stripes[LS_STRIPES];
+static pthread_mutex_t grave_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct grave *graves;
+
+static size_t stack_size(unsigned n)
+{
+	return sizeof(struct ls_stack) + n * sizeof(void *);
+}
+
+uint64_t ls_stack_hash(void *const *frames, unsigned n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+
+	for (unsigned i = 0; i < n; i++) {
+		h ^= (uint64_t)(uintptr_t)frames[i];
+		h *= 0xff51afd7ed558ccdull;
+		h ^= h >> 33;
+	}
+	return h;
+}
+
+int ls_stack_intern(void *const *frames, unsigned n, uint64_t hash,
+		    uint32_t gen, uint64_t size, struct ls_stack **out,
+		    bool *is_new)
+{
+	unsigned si = (unsigned)(hash >> 56) % LS_STRIPES;
+	struct stripe *s = &stripes[si];
+	struct ls_stack *e = NULL;
+	size_t keylen = n * sizeof(void *);
+	int oomed_add = 0;
+
+	*is_new = false;
+	pthread_mutex_lock(&s->lock);
+	if (s->gen != gen) {
+		pthread_mutex_unlock(&s->lock);
+		return -ESTALE;
+	}
+	HASH_FIND_BYHASHVALUE(hh, s->head, frames, keylen, (unsigned)hash, e);
+	if (!e) {
+		e = ls_mem_alloc(stack_size(n), true);
+		if (!e) {
+			pthread_mutex_unlock(&s->lock);
+			return -ENOMEM;
+		}
+		memset(e, 0, sizeof(*e));
+		e->nframes = n;
+		e->stripe = (uint16_t)si;
+		memcpy(e->frames, frames, keylen);
+		HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->head, e->frames, keylen,
+					    (unsigned)hash, e);
+		if (oomed_add) {
+			pthread_mutex_unlock(&s->lock);
+			ls_mem_free(e, stack_size(n));
+			return -ENOMEM;
+		}
+		s->nstacks++;
+		*is_new = true;
+	}
+	e->count++;
+	e->bytes += size;
+	s->sampled++;
+	s->live_count++;
+	s->live_bytes += size;
+	pthread_mutex_unlock(&s->lock);
+	*out = e;
+	return (int)si;
+}
+
+void ls_stack_release(uint16_t stripe, uint32_t gen, struct ls_stack *e,
+		      uint64_t size)
+{
+	struct stripe *s = &stripes[stripe % LS_STRIPES];
+
+	pthread_mutex_lock(&s->lock);
+	/* A block of a closed window: its stack may be freed already. */
+	if (s->gen == gen && gen) {
+		e->count--;
+		e->bytes -= size;
+		s->live_count--;
+		s->live_bytes -= size;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+unsigned ls_stack_frames(const struct ls_stack *e, void *const **frames)
+{
+	*frames = e->frames;
+	return e->nframes;
+}
+
+void ls_stack_counts(const struct ls_stack *e, uint64_t *count, uint64_t *bytes)
+{
+	*count = e->count;
+	*bytes = e->bytes;
+}
+
+void ls_stacks_open(uint32_t gen)
+{
+	for (unsigned i = 0; i < LS_STRIPES; i++) {
+		struct stripe *s = &stripes[i];
+		pthread_mutex_lock(&s->lock);
+		s->gen = gen;
+		s->head = NULL;
+		s->sampled = s->live_count = s->live_bytes = s->nstacks = 0;
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+void ls_stacks_close(void)
+{
+	struct grave *g = ls_mem_calloc(sizeof(*g), false);
+	uint32_t gen = 0;
+
+	for (unsigned i = 0; i < LS_STRIPES; i++) {
+		struct stripe *s = &stripes[i];
+		pthread_mutex_lock(&s->lock);
+		gen = s->gen ? s->gen : gen;
+		if (g)
+			g->heads[i] = s->head;
+		/* Without a grave the stacks leak rather than risk a report
+		 * reading freed memory; counted in memory_bytes. */
+		s->head = NULL;
+		s->gen = 0;
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_mutex_lock(&grave_lock);
+	if (g) {
+		g->gen = gen;
+		g->next = graves;
+		graves = g;
+	}
+	pthread_mutex_unlock(&grave_lock);
+}
+
+static void free_table(struct ls_stack *head)
+{
+	struct ls_stack *e = head, *next;
+
+	if (!head)
+		return;
+	HASH_CLEAR(hh, head);
+	for (; e; e = next) {
+		next = e->hh.next;
+		ls_mem_free(e, stack_size(e->nframes));
+	}
+}
+
+void ls_stacks_collect(void)
+{
+	pthread_mutex_lock(&grave_lock);
+	struct grave *g = graves;
+	graves = NULL;
+	pthread_mutex_unlock(&grave_lock);
+	while (g) {
+		struct grave *next = g->next;
+		for (unsigned i = 0; i < LS_STRIPES; i++)
+			free_table(g->heads[i]);
+		ls_mem_free(g, sizeof(*g));
+		g = next;
+	}
+}
+
+void ls_stacks_totals(struct ls_stack_totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (unsigned i = 0; i < LS_STRIPES; i++) {
+		struct stripe *s = &stripes[i];
+		pthread_mutex_lock(&s->lock);
+		t->sampled += s->sampled;
+		t->live_count += s->live_count;
+		t->live_bytes += s->live_bytes;
+		t->stacks += s->nstacks;
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+void ls_stacks_each(uint32_t gen, void (*fn)(void *, struct ls_stack *), void *ctx)
+{
+	struct ls_stack *e;
+
+	for (unsigned i = 0; i < LS_STRIPES; i++) {
+		struct stripe *s = &stripes[i];
+		pthread_mutex_lock(&s->lock);
+		if (s->gen == gen)
+			for (e = s->head; e; e = e->hh.next)
+				fn(ctx, e);
+		pthread_mutex_unlock(&s->lock);
+	}
+	/* Closed generations are immutable: no lock beyond the list's. */
+	pthread_mutex_lock(&grave_lock);
+	for (struct grave *g = graves; g; g = g->next) {
+		if (g->gen != gen)
+			continue;
+		for (unsigned i = 0; i < LS_STRIPES; i++)
+			for (e = g->heads[i]; e; e = e->hh.next)
+				fn(ctx, e);
+	}
+	pthread_mutex_unlock(&grave_lock);
+}
+
+void ls_stacks_lock_all(void)
+{
+	for (unsigned i = 0; i < LS_STRIPES; i++)
+		pthread_mutex_lock(&stripes[i].lock);
+	pthread_mutex_lock(&grave_lock);
+}
+
+void ls_stacks_unlock_all(void)
+{
+	pthread_mutex_unlock(&grave_lock);
+	for (unsigned i = LS_STRIPES; i-- > 0;)
+		pthread_mutex_unlock(&stripes[i].lock);
+}
+
+void ls_stacks_reinit_locks(void)
+{
+	for (unsigned i = 0; i < LS_STRIPES; i++)
+		pthread_mutex_init(&stripes[i].lock, NULL);
+	pthread_mutex_init(&grave_lock, NULL);
+}
+
+void ls_stacks_init(void)
+{
+	for (unsigned i = 0; i < LS_STRIPES; i++)
+		pthread_mutex_init(&stripes[i].lock, NULL);
+}

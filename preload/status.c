@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* preload/status.c: the /leak-status JSON object. */
+#include "internal.h"
+
+#include <unistd.h>
+
+static void field_u64(struct ls_buf *b, const char *key, uint64_t v)
+{
+	ls_buf_str(b, ", \"");
+	ls_buf_str(b, key);
+	ls_buf_str(b, "\": ");
+	ls_buf_u64(b, v);
+}
+
+void ls_status_json(struct ls_buf *b)
+{
+	struct ls_window_info w;
+
+	ls_window_get(&w);
+	ls_buf_str(b, w.on ? "{\"on\": true" : "{\"on\": false");
+	field_u64(b, "sampling", w.on ? w.sampling : 0);
+	ls_buf_str(b, ", \"window_seconds\": ");
+	ls_buf_fixed(b, w.on && w.end_mono_ns > w.start_mono_ns ?
+			w.end_mono_ns - w.start_mono_ns : 0, 3, 1000000000ull);
+	field_u64(b, "sampled", w.on ? w.sampled : 0);
+	field_u64(b, "live_tracked", w.on ? w.live_count : 0);
+	field_u64(b, "live_bytes", w.on ? w.live_bytes : 0);
+	field_u64(b, "stacks", w.on ? w.stacks : 0);
+	field_u64(b, "dropped", w.on ? w.dropped : 0);
+	field_u64(b, "memory_bytes", ls_mem_used());
+	field_u64(b, "max_memory", ls_cfg.max_memory);
+	field_u64(b, "invalid_frees", ls_sample_invalid_frees());
+	field_u64(b, "pid", (uint64_t)getpid());
+	ls_buf_str(b, ", \"unwinder\": ");
+	ls_buf_json_str(b, ls_unwind_name());
+	ls_buf_str(b, ", \"version\": \"" LS_VERSION "\"}\n");
+}

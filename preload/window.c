@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/* preload/window.c: opening and closing the leak-detection window, and the
+ * figures it keeps. Generations number the windows; a block records the
+ * generation it was sampled in, so closing a window untracks every block
+ * of it at once, without touching them. */
+#include "internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <time.h>
+
+static struct {
+	pthread_mutex_t lock;
+	uint32_t last_gen;
+	bool on;
+	uint64_t sampling;
+	double log1m;
+	uint64_t start_mono, start_real;
+	_Atomic uint64_t dropped;
+} W = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+uint64_t ls_now_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t ls_now_real_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int ls_window_on(uint64_t n)
+{
+	if (n < 1 || n > LS_SAMPLING_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&W.lock);
+	if (W.on) {
+		pthread_mutex_unlock(&W.lock);
+		return -EALREADY;
+	}
+	if (++W.last_gen == 0)
+		W.last_gen = 1;
+	W.sampling = n;
+	W.log1m = n > 1 ? log1p(-1.0 / (double)n) : 0.0;
+	W.start_mono = ls_now_mono_ns();
+	W.start_real = ls_now_real_ns();
+	atomic_store(&W.dropped, 0);
+	ls_modules_reset();
+	ls_stacks_open(W.last_gen);
+	W.on = true;
+	/* Publish last: a thread that sees the new generation also sees the
+	 * sampling parameters above. */
+	atomic_store_explicit(&ls_state, W.last_gen, memory_order_release);
+	pthread_mutex_unlock(&W.lock);
+	return 0;
+}
+
+/* Fills info from W; caller holds W.lock. */
+static void fill_info(struct ls_window_info *info)
+{
+	struct ls_stack_totals t;
+
+	info->on = W.on;
+	info->gen = W.on ? W.last_gen : 0;
+	info->sampling = W.sampling;
+	info->start_mono_ns = W.start_mono;
+	info->start_real_ns = W.start_real;
+	info->end_mono_ns = ls_now_mono_ns();
+	info->dropped = atomic_load(&W.dropped);
+	ls_stacks_totals(&t);
+	info->sampled = t.sampled;
+	info->live_count = t.live_count;
+	info->live_bytes = t.live_bytes;
+	info->stacks = t.stacks;
+}
+
+int ls_window_off(struct ls_window_info *info)
+{
+	pthread_mutex_lock(&W.lock);
+	if (!W.on) {
+		pthread_mutex_unlock(&W.lock);
+		return -ENOENT;
+	}
+	atomic_store_explicit(&ls_state, 0, memory_order_release);
+	fill_info(info);
+	info->on = false;
+	W.on = false;
+	ls_stacks_close();
+	pthread_mutex_unlock(&W.lock);
+	return 0;
+}
+
+void ls_window_get(struct ls_window_info *info)
+{
+	pthread_mutex_lock(&W.lock);
+	fill_info(info);
+	pthread_mutex_unlock(&W.lock);
+}
+
+void ls_window_params(uint64_t *n, double *log1m)
+{
+	*n = W.sampling;
+	*log1m = W.log1m;
+}
+
+void ls_window_count_dropped(void)
+{
+	atomic_fetch_add_explicit(&W.dropped, 1, memory_order_relaxed);
+}
+
+uint64_t ls_window_dropped(void)
+{
+	return atomic_load(&W.dropped);
+}
+
+void ls_window_lock(void)
+{
+	pthread_mutex_lock(&W.lock);
+}
+
+void ls_window_unlock(void)
+{
+	pthread_mutex_unlock(&W.lock);
+}
+
+void ls_window_reinit_locks(void)
+{
+	pthread_mutex_init(&W.lock, NULL);
+}
+
+void ls_window_forget(void)
+{
+	if (!W.on)
+		return;
+	atomic_store_explicit(&ls_state, 0, memory_order_release);
+	W.on = false;
+	ls_stacks_close();
+	ls_stacks_collect();
+}

@@ -1,0 +1,4 @@
+# SPDX-License-Identifier: MIT
+# tests/: unit tests, victims and integration tests.
+.PHONY: tests
+tests:
