@@ -6,20 +6,6 @@
 
 #include <errno.h>
 
-/* True when this allocation must take the slow path: a window is open and
- * this thread's countdown ran out or was drawn for another window. */
-static inline bool sample_now(void)
-{
-	uint32_t s = atomic_load_explicit(&ls_state, memory_order_relaxed);
-
-	if (likely(s == 0))
-		return false;
-	struct ls_tls *t = &ls_tls;
-	if (likely(t->epoch == s && --t->countdown > 0))
-		return false;
-	return ls_sample_due(t);
-}
-
 static inline bool pow2(size_t v)
 {
 	return v && !(v & (v - 1));
@@ -27,7 +13,7 @@ static inline bool pow2(size_t v)
 
 LS_EXPORT void *malloc(size_t size)
 {
-	if (unlikely(sample_now()))
+	if (unlikely(ls_sample_now()))
 		return ls_sample_alloc(size, 0, false);
 	return ls_real.malloc(size);
 }
@@ -45,7 +31,7 @@ LS_EXPORT void *calloc(size_t n, size_t size)
 {
 	size_t total;
 
-	if (unlikely(sample_now())) {
+	if (unlikely(ls_sample_now())) {
 		if (__builtin_mul_overflow(n, size, &total)) {
 			errno = ENOMEM;
 			return NULL;
@@ -58,8 +44,8 @@ LS_EXPORT void *calloc(size_t n, size_t size)
 static inline void *do_realloc(void *p, size_t size)
 {
 	if (unlikely(ls_arena_owns(p)))
-		return ls_sample_realloc(p, size, sample_now());
-	if (unlikely(sample_now()))
+		return ls_sample_realloc(p, size, ls_sample_now());
+	if (unlikely(ls_sample_now()))
 		return ls_sample_realloc(p, size, true);
 	return ls_real.realloc(p, size);
 }
@@ -82,7 +68,7 @@ LS_EXPORT void *reallocarray(void *p, size_t n, size_t size)
 
 LS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
-	if (unlikely(sample_now()) && pow2(align) && align % sizeof(void *) == 0) {
+	if (unlikely(ls_sample_now()) && pow2(align) && align % sizeof(void *) == 0) {
 		void *p = ls_sample_alloc(size, align, false);
 		if (!p)
 			return ENOMEM;
@@ -94,7 +80,7 @@ LS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 
 LS_EXPORT void *aligned_alloc(size_t align, size_t size)
 {
-	if (unlikely(sample_now()) && pow2(align))
+	if (unlikely(ls_sample_now()) && pow2(align))
 		return ls_sample_alloc(size, align, false);
 	return ls_real.aligned_alloc(align, size);
 }
@@ -102,7 +88,7 @@ LS_EXPORT void *aligned_alloc(size_t align, size_t size)
 LS_EXPORT void *memalign(size_t align, size_t size)
 {
 	/* glibc rounds a non-power-of-two alignment up; so do we. */
-	if (unlikely(sample_now()) && align <= LS_CHUNK) {
+	if (unlikely(ls_sample_now()) && align <= LS_CHUNK) {
 		size_t a = 1;
 		while (a < align)
 			a <<= 1;
@@ -113,7 +99,7 @@ LS_EXPORT void *memalign(size_t align, size_t size)
 
 LS_EXPORT void *valloc(size_t size)
 {
-	if (unlikely(sample_now()))
+	if (unlikely(ls_sample_now()))
 		return ls_sample_alloc(size, LS_PAGE, false);
 	return ls_real.valloc(size);
 }
@@ -122,7 +108,7 @@ LS_EXPORT void *pvalloc(size_t size)
 {
 	size_t rounded;
 
-	if (unlikely(sample_now()) &&
+	if (unlikely(ls_sample_now()) &&
 	    !__builtin_add_overflow(size, LS_PAGE - 1, &rounded)) {
 		rounded &= ~(size_t)(LS_PAGE - 1);
 		return ls_sample_alloc(rounded ? rounded : LS_PAGE, LS_PAGE, false);

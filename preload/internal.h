@@ -280,6 +280,21 @@ uint64_t ls_sample_invalid_frees(void);
 /* Draws the next gap, geometric with mean n. */
 int64_t ls_sample_gap(struct ls_tls *t, uint64_t n, double log1m);
 
+/* The hooks' whole sampling decision: true when this allocation must take
+ * the slow path. Off: one load, one branch. On: one thread-local
+ * decrement; the branch into ls_sample_due is taken once per sample. */
+static inline bool ls_sample_now(void)
+{
+	uint32_t s = atomic_load_explicit(&ls_state, memory_order_relaxed);
+
+	if (likely(s == 0))
+		return false;
+	struct ls_tls *t = &ls_tls;
+	if (likely(t->epoch == s && --t->countdown > 0))
+		return false;
+	return ls_sample_due(t);
+}
+
 /* ------------------------------------------------------------------ */
 /* window.c: leak-on / leak-off and the window's counters.             */
 

@@ -161,6 +161,7 @@ void ls_stacks_close(void)
 		 * reading freed memory; counted in memory_bytes. */
 		s->head = NULL;
 		s->gen = 0;
+		s->sampled = s->live_count = s->live_bytes = s->nstacks = 0;
 		pthread_mutex_unlock(&s->lock);
 	}
 	pthread_mutex_lock(&grave_lock);

@@ -1,4 +1,37 @@
 # SPDX-License-Identifier: MIT
-# tests/: unit tests, victims and integration tests.
+# tests/: unit tests (small main()s linked against the preload's objects),
+# victim programs, and the integration drivers that run them.
 .PHONY: tests
-tests:
+
+# The preload's objects minus the hooks and the constructor, so unit tests
+# call the internals directly without interposing their own malloc.
+CORE_OBJ := $(filter-out $(BUILD)/obj/preload/hooks.o $(BUILD)/obj/preload/init.o,$(PRELOAD_OBJ))
+$(BUILD)/libls_core.a: $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+UNIT_TESTS := test_sampler test_stacks test_arena
+UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
+$(BUILD)/tests/unit/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libls_core.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -o $@ $< $(BUILD)/libls_core.a -ldl -lm -lpthread
+
+# Victims: -O1 keeps each leaking function a real frame of its own.
+VICTIM_CFLAGS := -g -O1 -fno-omit-frame-pointer -fno-inline -Wall -Wextra -pthread
+$(BUILD)/tests/victims/victim: tests/victims/victim.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -o $@ $< -ldl
+$(BUILD)/tests/victims/victim_cxx: tests/victims/victim_cxx.cc
+	@mkdir -p $(dir $@)
+	g++ -std=c++17 $(VICTIM_CFLAGS) -rdynamic -o $@ $< -ldl
+
+VICTIM_BINS := $(BUILD)/tests/victims/victim $(BUILD)/tests/victims/victim_cxx
+
+tests: all $(UNIT_BINS) $(VICTIM_BINS)
+
+TESTS += $(UNIT_BINS)
+TESTS += "python3 tests/integration/test_victims.py"
+TESTS += "python3 tests/integration/test_cxx.py"
+TESTS += "python3 tests/integration/test_control.py"
+TESTS += "python3 tests/integration/test_perl.py"
+TESTS += "python3 tests/integration/test_redis.py"

@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/victims/victim.c: a C program that leaks on command, with known
+ * counts, through every hooked API and from threads. The test driver
+ * writes one command a line on stdin; the victim answers "done" on stdout.
+ *
+ *   leak API COUNT SIZE   leak COUNT blocks of SIZE through API:
+ *                         malloc calloc realloc reallocarray posix_memalign
+ *                         aligned_alloc memalign valloc pvalloc strdup
+ *   threads T COUNT SIZE  T threads each leak COUNT malloc blocks
+ *   keep COUNT SIZE       allocate and keep blocks (freed by 'release')
+ *   release               free what 'keep' kept
+ *   churn COUNT SIZE      allocate and free at once, mixing every API
+ *   xfree COUNT SIZE      allocate on one thread, free on another
+ *   usable COUNT SIZE     check malloc_usable_size >= SIZE and write it all
+ *   quit
+ */
+#define _GNU_SOURCE
+#include <malloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NOINLINE __attribute__((noinline))
+
+/* Leaked blocks stay reachable from here, so they are leaks only in the
+ * "still live" sense leakscope reports. */
+static void **sink;
+static size_t sink_n, sink_cap;
+static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void keep_ptr(void *p)
+{
+	pthread_mutex_lock(&sink_lock);
+	if (sink_n == sink_cap) {
+		sink_cap = sink_cap ? sink_cap * 2 : 1024;
+		sink = realloc(sink, sink_cap * sizeof(*sink));
+	}
+	sink[sink_n++] = p;
+	pthread_mutex_unlock(&sink_lock);
+}
+
+static void fill(void *p, size_t size)
+{
+	if (p)
+		memset(p, 0xa5, size);
+}
+
+NOINLINE static void leak_malloc(size_t s) { void *p = malloc(s); fill(p, s); keep_ptr(p); }
+NOINLINE static void leak_calloc(size_t s)
+{
+	unsigned char *p = calloc(1, s);
+	for (size_t i = 0; i < s; i++)
+		if (p[i]) {
+			fprintf(stderr, "calloc returned dirty memory\n");
+			exit(3);
+		}
+	keep_ptr(p);
+}
+NOINLINE static void leak_realloc(size_t s)
+{
+	void *p = malloc(8);
+	fill(p, 8);
+	p = realloc(p, s);
+	fill(p, s);
+	keep_ptr(p);
+}
+NOINLINE static void leak_reallocarray(size_t s)
+{
+	void *p = reallocarray(NULL, s, 1);
+	fill(p, s);
+	keep_ptr(p);
+}
+NOINLINE static void leak_posix_memalign(size_t s)
+{
+	void *p = NULL;
+	if (posix_memalign(&p, 64, s) || ((unsigned long)p & 63)) {
+		fprintf(stderr, "posix_memalign misaligned\n");
+		exit(3);
+	}
+	fill(p, s);
+	keep_ptr(p);
+}
+NOINLINE static void leak_aligned_alloc(size_t s)
+{
+	void *p = aligned_alloc(256, (s + 255) & ~(size_t)255);
+	if ((unsigned long)p & 255) {
+		fprintf(stderr, "aligned_alloc misaligned\n");
+		exit(3);
+	}
+	fill(p, s);
+	keep_ptr(p);
+}
+NOINLINE static void leak_memalign(size_t s)
+{
+	void *p = memalign(32, s);
+	if ((unsigned long)p & 31) {
+		fprintf(stderr, "memalign misaligned\n");
+		exit(3);
+	}
+	fill(p, s);
+	keep_ptr(p);
+}
+NOINLINE static void leak_valloc(size_t s)
+{
+	void *p = valloc(s);
+	if ((unsigned long)p & 4095) {
+		fprintf(stderr, "valloc misaligned\n");
+		exit(3);
+	}
+	fill(p, s);
+	keep_ptr(p);
+}
+NOINLINE static void leak_pvalloc(size_t s)
+{
+	void *p = pvalloc(s);
+	if ((unsigned long)p & 4095) {
+		fprintf(stderr, "pvalloc misaligned\n");
+		exit(3);
+	}
+	fill(p, s);
+	keep_ptr(p);
+}
+NOINLINE static void leak_strdup(size_t s)
+{
+	char buf[4096];
+	size_t n = s < sizeof(buf) ? s : sizeof(buf) - 1;
+	memset(buf, 'x', n);
+	buf[n] = '\0';
+	keep_ptr(strdup(buf));
+}
+
+struct api {
+	const char *name;
+	void (*fn)(size_t);
+} apis[] = {
+	{ "malloc", leak_malloc }, { "calloc", leak_calloc },
+	{ "realloc", leak_realloc }, { "reallocarray", leak_reallocarray },
+	{ "posix_memalign", leak_posix_memalign }, { "aligned_alloc", leak_aligned_alloc },
+	{ "memalign", leak_memalign }, { "valloc", leak_valloc },
+	{ "pvalloc", leak_pvalloc }, { "strdup", leak_strdup },
+};
+
+struct job {
+	long count;
+	size_t size;
+};
+
+NOINLINE static void leak_in_thread(size_t s) { void *p = malloc(s); fill(p, s); keep_ptr(p); }
+
+static void *thread_main(void *arg)
+{
+	struct job *j = arg;
+	for (long i = 0; i < j->count; i++)
+		leak_in_thread(j->size);
+	return NULL;
+}
+
+static void **kept;
+static long kept_n;
+
+NOINLINE static void keep_before(long count, size_t size)
+{
+	kept = realloc(kept, (size_t)(kept_n + count) * sizeof(*kept));
+	for (long i = 0; i < count; i++) {
+		kept[kept_n] = malloc(size);
+		fill(kept[kept_n++], size);
+	}
+}
+
+NOINLINE static void churn(long count, size_t size)
+{
+	for (long i = 0; i < count; i++) {
+		void *a = malloc(size), *b = calloc(2, size), *c = NULL, *d;
+		fill(a, size);
+		a = realloc(a, size * 2 + 1);
+		fill(a, size * 2 + 1);
+		if (posix_memalign(&c, 128, size))
+			c = NULL;
+		d = memalign(64, size);
+		free(a);
+		free(b);
+		free(c);
+		free(d);
+		free(aligned_alloc(32, 64));
+		free(valloc(size));
+		free(strdup("churn"));
+		free(reallocarray(NULL, 3, size));
+	}
+}
+
+struct xjob {
+	void **ptrs;
+	long n;
+};
+
+static void *xfree_main(void *arg)
+{
+	struct xjob *x = arg;
+	for (long i = 0; i < x->n; i++)
+		free(x->ptrs[i]);
+	return NULL;
+}
+
+NOINLINE static void cross_thread_free(long count, size_t size)
+{
+	struct xjob x = { malloc((size_t)count * sizeof(void *)), count };
+	pthread_t t;
+	for (long i = 0; i < count; i++) {
+		x.ptrs[i] = malloc(size);
+		fill(x.ptrs[i], size);
+	}
+	pthread_create(&t, NULL, xfree_main, &x);
+	pthread_join(t, NULL);
+	free(x.ptrs);
+}
+
+static int usable_check(long count, size_t size)
+{
+	for (long i = 0; i < count; i++) {
+		void *p = malloc(size);
+		size_t u = malloc_usable_size(p);
+		if (u < size)
+			return 1;
+		memset(p, 0x5a, u); /* the whole usable size is ours to write */
+		p = realloc(p, size + 100);
+		if (malloc_usable_size(p) < size + 100)
+			return 1;
+		free(p);
+	}
+	return 0;
+}
+
+int main(void)
+{
+	char line[256], cmd[32], api[32];
+	long count, threads;
+	size_t size;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (fgets(line, sizeof(line), stdin)) {
+		if (sscanf(line, "%31s", cmd) != 1)
+			continue;
+		if (!strcmp(cmd, "quit"))
+			break;
+		if (!strcmp(cmd, "leak") && sscanf(line, "%*s %31s %ld %zu", api, &count, &size) == 3) {
+			size_t i;
+			for (i = 0; i < sizeof(apis) / sizeof(apis[0]); i++)
+				if (!strcmp(apis[i].name, api))
+					break;
+			if (i == sizeof(apis) / sizeof(apis[0])) {
+				printf("error: unknown api %s\n", api);
+				continue;
+			}
+			for (long k = 0; k < count; k++)
+				apis[i].fn(size);
+		} else if (!strcmp(cmd, "threads") &&
+			   sscanf(line, "%*s %ld %ld %zu", &threads, &count, &size) == 3) {
+			pthread_t t[64];
+			struct job j = { count, size };
+			for (long k = 0; k < threads && k < 64; k++)
+				pthread_create(&t[k], NULL, thread_main, &j);
+			for (long k = 0; k < threads && k < 64; k++)
+				pthread_join(t[k], NULL);
+		} else if (!strcmp(cmd, "keep") && sscanf(line, "%*s %ld %zu", &count, &size) == 2) {
+			keep_before(count, size);
+		} else if (!strcmp(cmd, "release")) {
+			for (long k = 0; k < kept_n; k++)
+				free(kept[k]);
+			kept_n = 0;
+		} else if (!strcmp(cmd, "churn") && sscanf(line, "%*s %ld %zu", &count, &size) == 2) {
+			churn(count, size);
+		} else if (!strcmp(cmd, "xfree") && sscanf(line, "%*s %ld %zu", &count, &size) == 2) {
+			cross_thread_free(count, size);
+		} else if (!strcmp(cmd, "usable") && sscanf(line, "%*s %ld %zu", &count, &size) == 2) {
+			if (usable_check(count, size)) {
+				printf("error: malloc_usable_size too small\n");
+				continue;
+			}
+		} else {
+			printf("error: bad command: %s", line);
+			continue;
+		}
+		printf("done\n");
+	}
+	return 0;
+}
