@@ -23,7 +23,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
 GOLDEN = os.path.join(BUILD, "golden")
-TR = os.path.join(BUILD, "leakscope-translate")
+TR = os.environ.get("LEAKSCOPE_TRANSLATE", os.path.join(BUILD, "leakscope-translate"))  # e.g. an ASan build
 SRC = os.path.join(ROOT, "tests", "golden", "src")
 EXPECTED = os.path.join(ROOT, "tests", "golden", "expected")
 TMP = tempfile.mkdtemp(prefix="ls-golden.")

@@ -107,10 +107,17 @@ class Host:
         body, _, code = r.stdout.rpartition("\n")
         return int(code or 0), body
 
-    def cmd(self, line, timeout=120):
-        """Sends a victim command; returns the lines it printed up to 'done'."""
+    def send(self, line):
+        """Sends a victim command without waiting for it."""
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
+
+    def cmd(self, line, timeout=120):
+        """Sends a victim command; returns the lines it printed up to 'done'."""
+        self.send(line)
+        return self.wait_done(line, timeout)
+
+    def wait_done(self, line="", timeout=120):
         out = []
         end = time.time() + timeout
         while time.time() < end:
