@@ -1,43 +1,43 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Checks the Debian packages a target needs; installs them as root, or
-# prints the exact command and fails as non-root.
+# Checks the Debian packages a target needs; installs the missing ones as
+# root (apt-get update once, then apt-get install), or prints the exact
+# command and fails as non-root.
+#   scripts/deps.sh build|check|bench
 set -u
 what=${1:-build}
 
-# package:probe pairs; a probe is a header under /usr/include or a command.
-build_pkgs="gcc:gcc make:make libunwind-dev:libunwind.h uthash-dev:uthash.h
-libmicrohttpd-dev:microhttpd.h libdw-dev:elfutils/libdwfl.h libelf-dev:libelf.h
-curl:curl"
-check_pkgs="redis-server:redis-server redis-tools:redis-cli perl:perl
-python3:python3 g++:g++"
+build_pkgs="gcc make libc6-dev libunwind-dev uthash-dev libmicrohttpd-dev libdw-dev libelf-dev curl"
+check_pkgs="g++ perl python3 redis-server redis-tools binutils"
+bench_pkgs="g++ heaptrack google-perftools libjemalloc-dev valgrind redis-server redis-tools hyperfine"
 
 case "$what" in
   build) pkgs=$build_pkgs ;;
   check) pkgs="$build_pkgs $check_pkgs" ;;
-  *) pkgs="$build_pkgs $(shift; echo "$*")" ;;
+  bench) pkgs="$build_pkgs $check_pkgs $bench_pkgs" ;;
+  *) echo "usage: $0 build|check|bench" >&2; exit 2 ;;
 esac
 
+installed() {
+  dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q ' installed$'
+}
+
 missing=""
-for pair in $pkgs; do
-  pkg=${pair%%:*}; probe=${pair#*:}
-  case "$probe" in
-    *.h) [ -e "/usr/include/$probe" ] && continue ;;
-    *) command -v "$probe" >/dev/null 2>&1 && continue
-       # redis-server lives in /usr/bin but some PATHs drop /usr/sbin.
-       [ -x "/usr/bin/$probe" ] || [ -x "/usr/sbin/$probe" ] && continue ;;
-  esac
-  missing="$missing $pkg"
+for p in $pkgs; do
+  installed "$p" || case " $missing " in *" $p "*) ;; *) missing="$missing $p" ;; esac
 done
 [ -z "$missing" ] && exit 0
 
 cmd="apt-get update && apt-get install -y --no-install-recommends$missing"
 if [ "$(id -u)" != 0 ]; then
   echo "leakscope: missing Debian packages:$missing" >&2
-  echo "leakscope: run as root: $cmd" >&2
+  echo "leakscope: as root, run: $cmd" >&2
   exit 1
 fi
 echo "leakscope: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends $missing >/dev/null || {
-  echo "leakscope: '$cmd' failed" >&2; exit 1; }
+if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing; } >/tmp/leakscope-apt.log 2>&1; then
+  echo "leakscope: '$cmd' failed; see /tmp/leakscope-apt.log" >&2
+  tail -5 /tmp/leakscope-apt.log >&2
+  exit 1
+fi

@@ -29,9 +29,17 @@ VICTIM_BINS := $(BUILD)/tests/victims/victim $(BUILD)/tests/victims/victim_cxx
 
 tests: all $(UNIT_BINS) $(VICTIM_BINS)
 
+TESTS += scripts/lint.sh
 TESTS += $(UNIT_BINS)
 TESTS += "python3 tests/integration/test_victims.py"
 TESTS += "python3 tests/integration/test_cxx.py"
 TESTS += "python3 tests/integration/test_control.py"
 TESTS += "python3 tests/integration/test_perl.py"
 TESTS += "python3 tests/integration/test_redis.py"
+
+# The demo server (make demo).
+.PHONY: demo-bins
+demo-bins: $(BUILD)/leaky-server
+$(BUILD)/leaky-server: examples/leaky-server.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -pthread -o $@ $<

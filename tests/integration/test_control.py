@@ -164,6 +164,36 @@ def port_taken():
             b.cleanup()
 
 
+def unix_socket():
+    d = Host([VICTIM], env={"LEAKSCOPE_PORT": "off"}, wait_port=False)
+    path = os.path.join(d.dir, "ctl.sock")
+    d.stop()
+    h = Host([VICTIM], env={"LEAKSCOPE_SOCKET": path}, wait_port=False)
+    try:
+        for _ in range(200):
+            if os.path.exists(h.port_file):
+                break
+            time.sleep(0.02)
+        st = os.stat(path)
+        t.ok(oct(st.st_mode & 0o777) == oct(0o600), "LEAKSCOPE_SOCKET is created with mode 0600")
+        def get(p):
+            r = subprocess.run(["curl", "-s", "--unix-socket", path, "-w", "\n%{http_code}",
+                                "http://leakscope" + p], capture_output=True, text=True)
+            body, _, code = r.stdout.rpartition("\n")
+            return int(code or 0), body
+        t.ok(get("/leak-on?sampling=10")[0] == 200, "curl --unix-socket opens a window")
+        h.cmd("leak malloc 5000 20")
+        st_, text = get("/leak-off")
+        rep = translate(text)
+        c = sum_field(leaks_at(rep, "leak_malloc"), "count")
+        t.ok(st_ == 200 and within(c, 5000, 10), "and gets the report over the socket (%d)" % c)
+        t.ok(open(h.port_file).read().strip() == "unix", "the port file says unix")
+    finally:
+        h.stop()
+        h.cleanup()
+        d.cleanup()
+
+
 def public_bind_warns():
     h = Host([VICTIM], env={"LEAKSCOPE_BIND": "0.0.0.0"})
     try:
@@ -187,5 +217,6 @@ finally:
     h.cleanup()
 token()
 port_taken()
+unix_socket()
 public_bind_warns()
 t.done()
