@@ -181,7 +181,6 @@ static bool load_mhd(void)
 
 struct start {
 	int fd;
-	char ready_line[128];
 };
 static struct start start_arg;
 
@@ -213,7 +212,6 @@ static void *serve(void *arg)
 		listen_fd = -1;
 		return NULL;
 	}
-	port_file(s->ready_line);
 	for (;;)
 		ls_mhd.run_wait(d, 1000);
 	return NULL;
@@ -239,14 +237,18 @@ int ls_control_start(bool in_child)
 		return fd;
 	listen_fd = fd;
 	start_arg.fd = fd;
+	/* The port is known now: connections made before the thread runs
+	 * wait in the backlog. A later failure rewrites the file. */
+	char line[32];
 	struct ls_buf b;
-	ls_buf_init(&b, start_arg.ready_line, sizeof(start_arg.ready_line) - 1);
+	ls_buf_init(&b, line, sizeof(line) - 1);
 	if (ls_cfg.socket_path)
 		ls_buf_str(&b, "unix");
 	else
 		ls_buf_u64(&b, (uint64_t)port);
 	ls_buf_ch(&b, '\n');
-	start_arg.ready_line[b.len] = '\0';
+	line[b.len] = '\0';
+	port_file(line);
 
 	/* The thread blocks every signal, so the host's handlers keep
 	 * running on the host's own threads. */

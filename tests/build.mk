@@ -34,6 +34,7 @@ TESTS += $(UNIT_BINS)
 TESTS += "python3 tests/integration/test_victims.py"
 TESTS += "python3 tests/integration/test_cxx.py"
 TESTS += "python3 tests/integration/test_control.py"
+TESTS += "python3 tests/integration/test_fork.py"
 TESTS += "python3 tests/integration/test_perl.py"
 TESTS += "python3 tests/integration/test_redis.py"
 

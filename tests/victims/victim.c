@@ -12,11 +12,19 @@
  *   churn COUNT SIZE      allocate and free at once, mixing every API
  *   xfree COUNT SIZE      allocate on one thread, free on another
  *   usable COUNT SIZE     check malloc_usable_size >= SIZE and write it all
+ *   bg on|off             start/stop two threads that allocate and free
+ *                         without pause
+ *   fork COUNT            fork COUNT children one after another; each
+ *                         frees inherited blocks, allocates, and every
+ *                         tenth execs /bin/true; prints the failures
  *   quit
  */
 #define _GNU_SOURCE
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +239,65 @@ static int usable_check(long count, size_t size)
 	return 0;
 }
 
+static atomic_int bg_stop;
+static pthread_t bg_threads[2];
+
+static void *bg_main(void *arg)
+{
+	size_t salt = (size_t)arg;
+	void *ring[64] = { 0 };
+	for (unsigned long i = 0; !atomic_load(&bg_stop); i++) {
+		unsigned k = (unsigned)(i % 64);
+		free(ring[k]);
+		ring[k] = (i & 7) ? malloc(16 + (i * salt) % 500) : calloc(1, 64);
+		if ((i & 15) == 0)
+			ring[k] = realloc(ring[k], 700);
+	}
+	for (unsigned k = 0; k < 64; k++)
+		free(ring[k]);
+	return NULL;
+}
+
+/* Runs in the child: the inherited heap must work, sampled blocks too. */
+static int child_work(long i)
+{
+	pthread_mutex_lock(&sink_lock); /* must not be held by a vanished thread */
+	size_t n = sink_n;
+	pthread_mutex_unlock(&sink_lock);
+	for (size_t k = 0; k < n; k += 2)
+		free(sink[k]);
+	for (int k = 0; k < 200; k++) {
+		void *p = malloc((size_t)k * 3 + 1);
+		if (!p)
+			return 1;
+		memset(p, 1, (size_t)k * 3 + 1);
+		free(p);
+	}
+	if (i % 10 == 0) {
+		execl("/bin/true", "true", (char *)NULL);
+		return 2;
+	}
+	return 0;
+}
+
+static long fork_loop(long count)
+{
+	long bad = 0;
+	for (long i = 0; i < count; i++) {
+		pid_t pid = fork();
+		if (pid < 0) {
+			bad++;
+			continue;
+		}
+		if (pid == 0)
+			_exit(child_work(i));
+		int st;
+		if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+			bad++;
+	}
+	return bad;
+}
+
 int main(void)
 {
 	char line[256], cmd[32], api[32];
@@ -277,6 +344,16 @@ int main(void)
 				printf("error: malloc_usable_size too small\n");
 				continue;
 			}
+		} else if (!strcmp(cmd, "bg") && strstr(line, " on")) {
+			atomic_store(&bg_stop, 0);
+			for (long k = 0; k < 2; k++)
+				pthread_create(&bg_threads[k], NULL, bg_main, (void *)(k + 3));
+		} else if (!strcmp(cmd, "bg")) {
+			atomic_store(&bg_stop, 1);
+			for (long k = 0; k < 2; k++)
+				pthread_join(bg_threads[k], NULL);
+		} else if (!strcmp(cmd, "fork") && sscanf(line, "%*s %ld", &count) == 1) {
+			printf("fork failures: %ld\n", fork_loop(count));
 		} else {
 			printf("error: bad command: %s", line);
 			continue;
