@@ -36,6 +36,7 @@ TESTS += "python3 tests/integration/test_cxx.py"
 TESTS += "python3 tests/integration/test_control.py"
 TESTS += "python3 tests/integration/test_fork.py"
 TESTS += "python3 tests/integration/test_perl.py"
+TESTS += "python3 tests/integration/test_python.py"
 TESTS += "python3 tests/integration/test_redis.py"
 
 # The demo server (make demo).

@@ -495,16 +495,65 @@ def test_usage():
         ok("usage_errors")
 
 
+def test_e2e_preload():
+    """A victim run under the real preload (build/libleakscope.so, issue 2)
+    names its leaking functions and lines. Skipped, not passed, when the
+    preload is not built."""
+    name = "e2e_preload"
+    lib = os.path.join(BUILD, "libleakscope.so")
+    if not os.path.exists(lib):
+        print("# SKIP %s: %s not built" % (name, lib))
+        return
+    d = os.path.join(TMP, "e2e")
+    os.makedirs(d)
+    rep = os.path.join(d, "e2e.report")
+    env = dict(os.environ, LD_PRELOAD=lib, LEAKSCOPE_SAMPLING="1", LEAKSCOPE_REPORT=rep, LEAKSCOPE_PORT="0")
+    p = subprocess.Popen([os.path.join(GOLDEN, "e2e")], env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    try:
+        _, err = p.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        not_ok(name, "the victim did not exit within 20 s under the preload")
+        return
+    if p.returncode != 0 or not os.path.exists(rep):
+        not_ok(name, "victim exit status %d, report %s; stderr:\n%s"
+               % (p.returncode, "written" if os.path.exists(rep) else "missing", err.decode()[-2000:]))
+        return
+    rc, out, terr = translate([rep])
+    src = os.path.join(SRC, "e2e.c")
+    leaks = {}
+    for block in out.split("\n\nleak ")[1:]:
+        lines = block.split("\n")
+        m = re.search(r": (\d+) allocations", lines[0])
+        leaks[tuple(lines[1:3])] = int(m.group(1)) if m else None
+    e2e = os.path.join(GOLDEN, "e2e")
+    small = ("#0 leak_small at %s:%s (%s)" % (src, MARKERS["e2e_small_malloc"], e2e),
+             "#1 main at %s:%s (%s)" % (src, MARKERS["e2e_main_small"], e2e))
+    big = ("#0 grab at %s:%s (%s) [inlined]" % (src, MARKERS["e2e_grab_calloc"], e2e),
+           "#1 leak_big at %s:%s (%s)" % (src, MARKERS["e2e_big_grab"], e2e))
+    freed = [k for k in leaks if k[0].startswith("#0 main at ")]
+    if rc != 0 or leaks.get(small) != 1000 or leaks.get(big) != 200 or freed:
+        not_ok(name, "rc %d; want %r x1000 and %r x200, nothing in main; got:\n%s\n%s"
+               % (rc, small, big, out, terr))
+    else:
+        ok(name)
+
+
 def main():
-    for test in (test_goldens, test_json, test_addr2line_oracle, test_stripped, test_build_id_checks,
-                 test_bare_modes, test_unknown_keys_and_escaping, test_special_files, test_usage):
-        try:
-            test()
-        except Exception as e:  # a crash of the driver is a failure, not a pass
-            not_ok(test.__name__, "%s: %s" % (type(e).__name__, e))
-    import garbage  # tests/golden/garbage.py
-    garbage.run(TR, inl_report, save, ok, not_ok)
-    shutil.rmtree(TMP, ignore_errors=True)
+    try:
+        for test in (test_goldens, test_json, test_addr2line_oracle, test_stripped, test_build_id_checks,
+                     test_bare_modes, test_unknown_keys_and_escaping, test_special_files, test_usage,
+                     test_e2e_preload):
+            try:
+                test()
+            except Exception as e:  # a crash of the driver is a failure, not a pass
+                not_ok(test.__name__, "%s: %s" % (type(e).__name__, e))
+        import garbage  # tests/golden/garbage.py
+        garbage.run(TR, inl_report, save, ok, not_ok)
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
     return 1 if failures else 0
 
 

@@ -147,6 +147,8 @@ class Host:
                 if quit_cmd and self.proc.stdin:
                     self.proc.stdin.write(quit_cmd + "\n")
                     self.proc.stdin.flush()
+                if self.proc.stdin:
+                    self.proc.stdin.close()
                 self.proc.wait(timeout=timeout)
             except (BrokenPipeError, subprocess.TimeoutExpired, OSError):
                 self.proc.send_signal(signal.SIGKILL)

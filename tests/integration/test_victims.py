@@ -203,7 +203,41 @@ def native_equivalence():
          "sampling every allocation changes no result of the victim", b.stdout + b.stderr)
 
 
+def frames_and_unwinder():
+    h = Host([VICTIM], env={"LEAKSCOPE_MAX_FRAMES": "3"})
+    try:
+        h.get("/leak-on?sampling=5")
+        h.cmd("leak malloc 2000 16")
+        rep = translate(h.get("/leak-off")[1])
+        t.ok(rep["max_frames"] == 3 and rep["leaks"] and
+             all(len([f for f in lk["frames"] if not f.get("inlined")]) <= 3
+                 for lk in rep["leaks"]),
+             "LEAKSCOPE_MAX_FRAMES=3 keeps at most 3 frames")
+    finally:
+        h.stop()
+        h.cleanup()
+    # The victim keeps frame pointers, so the fp walker sees its frames.
+    h = Host([VICTIM], env={"LEAKSCOPE_UNWIND": "fp"})
+    try:
+        h.get("/leak-on?sampling=5")
+        h.cmd("leak malloc 5000 16")
+        h.cmd("threads 2 2000 8")
+        rep = translate(h.get("/leak-off")[1])
+        c = sum_field(leaks_at(rep, "leak_malloc"), "count")
+        ct = sum_field(leaks_at(rep, "leak_in_thread"), "count")
+        t.ok(rep["unwinder"] == "fp" and within(c, 5000, 5) and within(ct, 4000, 5),
+             "LEAKSCOPE_UNWIND=fp: stacks found on the main thread (%d) and threads (%d)"
+             % (c, ct))
+        t.ok(any("main" in [f.get("function") for f in lk["frames"]]
+                 for lk in leaks_at(rep, "leak_malloc")),
+             "LEAKSCOPE_UNWIND=fp: the walk reaches main")
+    finally:
+        h.stop()
+        h.cleanup()
+
+
 main_window()
+frames_and_unwinder()
 min_age_window()
 sampling_one_exact()
 report_at_exit()
