@@ -20,7 +20,8 @@ GOLDEN_SRC      := tests/golden/src
 GOLDEN_CFLAGS   := $(CFLAGS_BASE) -O0
 GOLDEN_CXXFLAGS := -std=c++17 -O0 -g -Wall -Wextra -fno-omit-frame-pointer
 GOLDEN_BINS     := $(GOLDEN)/inl $(GOLDEN)/inl-nodwarf $(GOLDEN)/inl-stripped $(GOLDEN)/inl.debug \
-                   $(GOLDEN)/cxx $(GOLDEN)/cxx-nodwarf $(GOLDEN)/viaso $(GOLDEN)/libleakscope-golden.so
+                   $(GOLDEN)/cxx $(GOLDEN)/cxx-nodwarf $(GOLDEN)/viaso $(GOLDEN)/libleakscope-golden.so \
+                   $(GOLDEN)/e2e
 
 $(GOLDEN)/fixture.o: $(GOLDEN_SRC)/fixture.c $(GOLDEN_SRC)/fixture.h | $(BUILD)
 	@mkdir -p $(@D)
@@ -56,6 +57,11 @@ $(GOLDEN)/libleakscope-golden.so: $(GOLDEN_SRC)/lsg.c | $(BUILD)
 $(GOLDEN)/viaso: $(GOLDEN_SRC)/viaso.c $(GOLDEN)/fixture.o $(GOLDEN)/libleakscope-golden.so
 	$(CC) $(GOLDEN_CFLAGS) -o $@ $(GOLDEN_SRC)/viaso.c $(GOLDEN)/fixture.o \
 		-L$(GOLDEN) -lleakscope-golden -Wl,-rpath,'$$ORIGIN'
+
+# The end-to-end victim runs under the real preload, when it is built.
+$(GOLDEN)/e2e: $(GOLDEN_SRC)/e2e.c | $(BUILD)
+	@mkdir -p $(@D)
+	$(CC) $(GOLDEN_CFLAGS) -o $@ $<
 
 tests: $(BUILD)/leakscope-translate $(GOLDEN_BINS)
 TESTS += tests/golden/run.sh

@@ -11,6 +11,8 @@
 
 #include "translate.h"
 
+#define DELETED " (deleted)"
+
 struct ls_module {
 	struct ls_module *next;
 	const char *path;      /* as the report names it */
@@ -377,6 +379,15 @@ static int resolve(struct ls_modset *s, struct ls_module *mod)
 	}
 	if (snprintf(file, sizeof(file), "%s%s", s->sysroot ? s->sysroot : "", mod->path) < (int)sizeof(file))
 		fd = open_checked(file, mod->want_id, mod->want_id_len, &elf, &found, got, &got_len);
+	/* The kernel marks a mapped file replaced on disk (a package upgrade)
+	 * " (deleted)"; a file at the plain path is used if its build ID
+	 * still matches. */
+	size_t plen = strlen(file), slen = strlen(DELETED);
+
+	if (fd < 0 && !found && plen > slen && strcmp(file + plen - slen, DELETED) == 0) {
+		file[plen - slen] = '\0';
+		fd = open_checked(file, mod->want_id, mod->want_id_len, &elf, &found, got, &got_len);
+	}
 	/* The right file may still be elsewhere: DIR/.build-id/xx/rest is the
 	 * binary, rest.debug its debug file, whose program headers and symbols
 	 * are all a translation needs. */

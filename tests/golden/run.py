@@ -283,6 +283,17 @@ def test_build_id_checks():
     golden("missing_found_in_debug_dir", ["--debug-dir", debug_tree("dbg2"), rep],
            expected("inl.txt", BIN="@TMP@/gone/inl"))
 
+    # A library replaced on disk shows as "PATH (deleted)": the file at PATH
+    # is used when its build ID still matches, and refused otherwise.
+    deleted = inl_report.replace(exe + "\n", exe + " (deleted)\n")
+    golden("deleted_suffix_same_build_id", [save("deleted.report", deleted)],
+           expected("inl.txt", BIN=INL_BIN + " (deleted)"))
+    rc, out, err = translate([save("deleted2.report", deleted.replace(bid, wrong))])
+    if rc != 0 or "[build-id mismatch]" not in out or "build-id mismatch" not in err:
+        not_ok("deleted_suffix_other_build_id", "rc %d\n%s\n%s" % (rc, out, err))
+    else:
+        ok("deleted_suffix_other_build_id")
+
     # --sysroot: the report names /opt/..., the file is under the sysroot.
     fake = "/opt/leakscope-golden/inl"
     root = os.path.join(TMP, "sysroot")
