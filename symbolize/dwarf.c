@@ -11,6 +11,7 @@
 
 #define MAX_NEST 64 /* DIE nesting we follow; real code stays far below */
 
+/* True for the DIEs that are frames of a stack. */
 static bool is_function(int tag)
 {
 	return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine;
@@ -58,6 +59,7 @@ static int walk(Dwarf_Die *parent, Dwarf_Addr pc, Dwarf_Die *chain, int depth, i
 	return depth;
 }
 
+/* True when the unit is C++ (names may need qualifying). */
 static bool is_cplusplus(Dwarf_Die *cu)
 {
 	int lang = dwarf_srclang(cu);

@@ -109,7 +109,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		return ls_util_msg("--report and --pid exclude each other"), -1;
 	if (o->bare ? optind >= argc : optind != argc - 1)
 		return ls_util_msg(o->bare ? "give at least one address" : "give one REPORT (or - for stdin)"), -1;
-	if (o->pid != NULL && o->top > 0)
+	if (o->bare && o->top > 0)
 		return ls_util_msg("--top applies to whole reports only"), -1;
 	return optind;
 }

@@ -197,7 +197,8 @@ static int try_debug(const struct ls_module *mod, const char *candidate, char **
 }
 
 /* Reads the alternate (dwz) file's build ID from debug file path's
- * .gnu_debugaltlink section: the file name, a NUL, then the ID. */
+ * .gnu_debugaltlink section: the file name, a NUL, then the ID. True when
+ * found. */
 static bool altlink_id(const char *path, uint8_t *id, size_t *len)
 {
 	Elf *elf;

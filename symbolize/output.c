@@ -21,6 +21,7 @@ struct stack {
 
 /* ----------------------------------------------------------------- helpers */
 
+/* True when f names an allocator entry point (see docs/translate.md). */
 static bool is_alloc_name(const char *f)
 {
 	static const char *const names[] = {
@@ -41,6 +42,7 @@ static bool is_alloc_name(const char *f)
 	return false;
 }
 
+/* True when the frame is the allocator's or leakscope's own. */
 static bool is_alloc_frame(const struct vframe *v)
 {
 	return (v->f->function != NULL && is_alloc_name(v->f->function)) ||

@@ -129,6 +129,7 @@ const struct ls_hdr *ls_report_header(const struct ls_report *r, const char *key
 	return NULL;
 }
 
+/* True for the characters a header key may hold. */
 static bool key_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -349,6 +350,7 @@ static int parse_leak(struct reader *rd, struct ls_report *r, const char *p, uin
 
 /* ------------------------------------------------------------------- driver */
 
+/* True when s begins with prefix. */
 static bool starts(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
