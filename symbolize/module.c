@@ -378,14 +378,16 @@ static int resolve(struct ls_modset *s, struct ls_module *mod)
 		mod->status = LS_MOD_MISSING;
 		return 0;
 	}
-	if (snprintf(file, sizeof(file), "%s%s", s->sysroot ? s->sysroot : "", mod->path) < (int)sizeof(file))
+	bool fits = snprintf(file, sizeof(file), "%s%s", s->sysroot ? s->sysroot : "", mod->path) < (int)sizeof(file);
+
+	if (fits)
 		fd = open_checked(file, mod->want_id, mod->want_id_len, &elf, &found, got, &got_len);
 	/* The kernel marks a mapped file replaced on disk (a package upgrade)
 	 * " (deleted)"; a file at the plain path is used if its build ID
 	 * still matches. */
 	size_t plen = strlen(file), slen = strlen(DELETED);
 
-	if (fd < 0 && !found && plen > slen && strcmp(file + plen - slen, DELETED) == 0) {
+	if (fits && fd < 0 && !found && plen > slen && strcmp(file + plen - slen, DELETED) == 0) {
 		file[plen - slen] = '\0';
 		fd = open_checked(file, mod->want_id, mod->want_id_len, &elf, &found, got, &got_len);
 	}

@@ -15,8 +15,7 @@ struct vframe {
 struct stack {
 	struct vframe *v;
 	size_t n, cap;
-	size_t skip;     /* leading allocator frames */
-	char via[512];   /* "" when none */
+	size_t skip;     /* leading allocator frames; v[skip - 1] is "via" */
 };
 
 /* ----------------------------------------------------------------- helpers */
@@ -49,15 +48,21 @@ static bool is_alloc_frame(const struct vframe *v)
 	       (v->loc->mod != NULL && ls_module_is_leakscope(v->loc->mod));
 }
 
-/* Writes a frame's short name (function, else MODULE+0xOFF, else ??). */
-static void short_name(char *buf, size_t size, const struct vframe *v)
+/* Writes a frame's short name (function, else MODULE+0xOFF, else ??),
+ * with each ';' as ':' when folded (';' separates folded frames). */
+static void short_name(FILE *out, const struct vframe *v, bool folded)
 {
-	if (v->f->function != NULL)
-		snprintf(buf, size, "%s", v->f->function);
-	else if (v->loc->module != NULL)
-		snprintf(buf, size, "%s+0x%llx", v->loc->module, (unsigned long long)v->loc->offset);
-	else
-		snprintf(buf, size, "??");
+	const char *s = v->f->function != NULL ? v->f->function : v->loc->module;
+
+	if (s == NULL) {
+		fputs("??", out);
+		return;
+	}
+	for (const char *semi; folded && (semi = strchr(s, ';')) != NULL; s = semi + 1)
+		fprintf(out, "%.*s:", (int)(semi - s), s);
+	fputs(s, out);
+	if (v->f->function == NULL)
+		fprintf(out, "+0x%llx", (unsigned long long)v->loc->offset);
 }
 
 /* Expands a leak's addresses into frames, innermost first; the first
@@ -66,7 +71,6 @@ static void short_name(char *buf, size_t size, const struct vframe *v)
 static int expand(struct stack *st, struct ls_sym *y, const struct ls_leak *l)
 {
 	st->n = st->skip = 0;
-	st->via[0] = '\0';
 	for (size_t i = 0; i < l->naddr; i++) {
 		const struct ls_loc *loc = ls_sym_lookup(y, l->addr[i], i > 0);
 
@@ -87,24 +91,18 @@ static int expand(struct stack *st, struct ls_sym *y, const struct ls_leak *l)
 	}
 	while (st->skip < st->n && is_alloc_frame(&st->v[st->skip]))
 		st->skip++;
-	if (st->skip > 0)
-		short_name(st->via, sizeof(st->via), &st->v[st->skip - 1]);
 	return 0;
 }
 
 /* -------------------------------------------------------------------- json */
 
-/* Writes s as a JSON string: escapes quotes, backslashes and control
- * bytes, passes valid UTF-8 through and turns invalid bytes into U+FFFD. */
-static void json_str(FILE *out, const char *s)
+/* Writes the inside of a JSON string for s: escapes quotes, backslashes
+ * and control bytes, passes valid UTF-8 through and turns invalid bytes
+ * into U+FFFD. */
+static void json_str_body(FILE *out, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
-	if (s == NULL) {
-		fputs("null", out);
-		return;
-	}
-	fputc('"', out);
 	while (*p != '\0') {
 		const unsigned char *run = p;
 
@@ -146,6 +144,17 @@ static void json_str(FILE *out, const char *s)
 			fwrite(p, 1, len, out);
 		p += len;
 	}
+}
+
+/* Writes s as a JSON string, or null. */
+static void json_str(FILE *out, const char *s)
+{
+	if (s == NULL) {
+		fputs("null", out);
+		return;
+	}
+	fputc('"', out);
+	json_str_body(out, s);
 	fputc('"', out);
 }
 
@@ -174,7 +183,23 @@ static const char *loc_error(const struct ls_loc *loc)
 static void json_frames(FILE *out, const struct stack *st, const char *indent)
 {
 	fputs("\"via\": ", out);
-	json_str(out, st->skip > 0 ? st->via : NULL);
+	if (st->skip > 0) {
+		const struct vframe *v = &st->v[st->skip - 1];
+		char buf[32];
+
+		if (v->f->function != NULL || v->loc->module == NULL) {
+			json_str(out, v->f->function != NULL ? v->f->function : "??");
+		} else {
+			/* MODULE+0xOFF, as one JSON string */
+			snprintf(buf, sizeof(buf), "+0x%llx", (unsigned long long)v->loc->offset);
+			fputc('"', out);
+			json_str_body(out, v->loc->module);
+			json_str_body(out, buf);
+			fputc('"', out);
+		}
+	} else {
+		fputs("null", out);
+	}
 	fputs(", \"frames\": [", out);
 	for (size_t i = 0; i < st->n; i++) {
 		const struct vframe *v = &st->v[i];
@@ -320,8 +345,10 @@ static void text_leak(FILE *out, const struct ls_report *r, size_t i, const stru
 		     "age %s-%s s",
 		i + 1, (unsigned long long)l->est_count, (unsigned long long)l->est_bytes,
 		(unsigned long long)l->count, (unsigned long long)l->bytes, share, l->min_age, l->max_age);
-	if (st->skip > 0)
-		fprintf(out, ", via %s", st->via);
+	if (st->skip > 0) {
+		fputs(", via ", out);
+		short_name(out, &st->v[st->skip - 1], false);
+	}
 	fputc('\n', out);
 	text_frames(out, st);
 }
@@ -330,17 +357,12 @@ static void text_leak(FILE *out, const struct ls_report *r, size_t i, const stru
 
 static void folded(FILE *out, const struct stack *st, uint64_t value)
 {
-	char buf[1024];
-
 	if (st->skip == st->n)
 		return;
 	for (size_t i = st->n; i-- > st->skip;) {
-		short_name(buf, sizeof(buf), &st->v[i]);
-		/* ';' separates frames and the last space the value */
-		for (char *p = buf; *p; p++)
-			if (*p == ';')
-				*p = ':';
-		fprintf(out, "%s%s", i + 1 == st->n ? "" : ";", buf);
+		if (i + 1 != st->n)
+			fputc(';', out);
+		short_name(out, &st->v[i], true);
 	}
 	fprintf(out, " %llu\n", (unsigned long long)value);
 }
@@ -412,8 +434,11 @@ int ls_output_stack(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_fo
 		fputs("}\n", out);
 		break;
 	case LS_FMT_TEXT:
-		if (st.skip > 0)
-			fprintf(out, "via %s\n", st.via);
+		if (st.skip > 0) {
+			fputs("via ", out);
+			short_name(out, &st.v[st.skip - 1], false);
+			fputc('\n', out);
+		}
 		text_frames(out, &st);
 		break;
 	case LS_FMT_FOLDED:
