@@ -3,7 +3,9 @@
 
 TRANSLATE_SRCS := main report maps module symtab dwarf sym output util
 TRANSLATE_OBJS := $(TRANSLATE_SRCS:%=$(BUILD)/symbolize/%.o)
-TRANSLATE_LIBS := -ldw -lelf -lstdc++
+# libstdc++ for __cxa_demangle: the runtime library itself, which every Debian
+# has, so the build does not need g++ (libstdc++-dev).
+TRANSLATE_LIBS := -ldw -lelf -l:libstdc++.so.6
 
 $(BUILD)/symbolize/%.o: symbolize/%.c symbolize/translate.h | $(BUILD)
 	@mkdir -p $(@D)
