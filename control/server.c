@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BACKLOG          512
@@ -212,8 +213,18 @@ static void *serve(void *arg)
 		listen_fd = -1;
 		return NULL;
 	}
-	for (;;)
-		ls_mhd.run_wait(d, 1000);
+	/* A host that closes every descriptor (daemons do) takes our sockets
+	 * with it; then stop instead of spinning. */
+	for (unsigned failures = 0; failures < 10;) {
+		if (ls_mhd.run_wait(d, 1000) == MHD_YES) {
+			failures = 0;
+			continue;
+		}
+		failures++;
+		struct timespec pause = { 0, 200 * 1000 * 1000 };
+		nanosleep(&pause, NULL);
+	}
+	ls_log("control port stopped: its sockets were closed under it");
 	return NULL;
 }
 

@@ -87,6 +87,33 @@ bool ls_sample_due(struct ls_tls *t)
 
 /* ---- sampled allocation -------------------------------------------- */
 
+/* Frees that arrive while this thread runs leakscope's own code: a signal
+ * handler that frees a sampled block while its thread holds one of our
+ * locks. Taking the lock again would deadlock, so the block goes on a
+ * lock-free list, linked through its own first bytes, and a later free or
+ * sample on any thread releases it. */
+static _Atomic(void *) deferred;
+
+static void defer_free(void *p)
+{
+	void *head = atomic_load_explicit(&deferred, memory_order_relaxed);
+	do
+		*(void **)p = head;
+	while (!atomic_compare_exchange_weak_explicit(&deferred, &head, p, memory_order_release,
+						      memory_order_relaxed));
+}
+
+static LS_COLD void drain_deferred(void)
+{
+	void *p = atomic_exchange_explicit(&deferred, NULL, memory_order_acquire);
+	while (p) {
+		void *next = *(void **)p;
+		ls_sample_free(p);
+		p = next;
+	}
+}
+
+
 static uint64_t coarse_ns(void)
 {
 	struct timespec ts;
@@ -149,6 +176,8 @@ void *ls_sample_alloc(size_t size, size_t align, bool zero)
 	uint32_t gen = atomic_load_explicit(&ls_state, memory_order_acquire);
 	bool dropped = false;
 
+	if (unlikely(atomic_load_explicit(&deferred, memory_order_relaxed)) && !ls_tls.guard)
+		drain_deferred();
 	if (gen) {
 		ls_guard_enter();
 		void *p = track(size, align, gen, &dropped);
@@ -188,6 +217,12 @@ void ls_sample_free(void *p)
 		invalid_free(p);
 		return;
 	}
+	if (unlikely(ls_tls.guard)) {
+		defer_free(p);
+		return;
+	}
+	if (unlikely(atomic_load_explicit(&deferred, memory_order_relaxed)))
+		drain_deferred();
 	ls_guard_enter();
 	atomic_fetch_add_explicit(&r->seq, 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);

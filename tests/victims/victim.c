@@ -17,11 +17,16 @@
  *   fork COUNT            fork COUNT children one after another; each
  *                         frees inherited blocks, allocates, and every
  *                         tenth execs /bin/true; prints the failures
+ *   signals COUNT         allocate and free COUNT times while another
+ *                         thread keeps signalling this one; the handler
+ *                         frees blocks (not async-signal-safe, but real
+ *                         programs do it)
  *   quit
  */
 #define _GNU_SOURCE
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -298,6 +303,57 @@ static long fork_loop(long count)
 	return bad;
 }
 
+#define POOL 1024
+static void *_Atomic sig_pool[POOL];
+static atomic_long sig_seen;
+static atomic_int sig_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	long i = atomic_fetch_add(&sig_seen, 1) % POOL;
+	free(atomic_exchange(&sig_pool[i], NULL));
+}
+
+struct sig_target {
+	pthread_t thread;
+};
+
+static void *signaller(void *arg)
+{
+	struct sig_target *t = arg;
+	struct timespec pause = { 0, 20000 };
+	while (!atomic_load(&sig_stop)) {
+		pthread_kill(t->thread, SIGUSR1);
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+NOINLINE static long signal_storm(long count)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct sig_target target = { pthread_self() };
+	pthread_t t;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR1, &sa, NULL);
+	atomic_store(&sig_stop, 0);
+	pthread_create(&t, NULL, signaller, &target);
+	for (long i = 0; i < count; i++) {
+		void *p = malloc(48 + (size_t)(i % 16));
+		void *old = atomic_exchange(&sig_pool[i % POOL], p);
+		free(old);
+		free(malloc(40));
+	}
+	atomic_store(&sig_stop, 1);
+	pthread_join(t, NULL);
+	signal(SIGUSR1, SIG_IGN);
+	for (long i = 0; i < POOL; i++)
+		free(atomic_exchange(&sig_pool[i], NULL));
+	return atomic_load(&sig_seen);
+}
+
 int main(void)
 {
 	char line[256], cmd[32], api[32];
@@ -352,6 +408,8 @@ int main(void)
 			atomic_store(&bg_stop, 1);
 			for (long k = 0; k < 2; k++)
 				pthread_join(bg_threads[k], NULL);
+		} else if (!strcmp(cmd, "signals") && sscanf(line, "%*s %ld", &count) == 1) {
+			printf("signals handled: %ld\n", signal_storm(count));
 		} else if (!strcmp(cmd, "fork") && sscanf(line, "%*s %ld", &count) == 1) {
 			printf("fork failures: %ld\n", fork_loop(count));
 		} else {
