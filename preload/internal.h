@@ -271,6 +271,10 @@ void *ls_sample_alloc(size_t size, size_t align, bool zero);
 /* Frees a pointer inside the arena range (sampled or bootstrap). An
  * invalid or double free is counted, logged once and ignored. */
 void ls_sample_free(void *p);
+/* Releases the blocks whose free was deferred because it arrived inside
+ * leakscope's own code (a signal handler). Needs none of our locks held;
+ * callable with the guard set (the control thread). */
+void ls_sample_drain(void);
 /* realloc where p lies in the arena range or the new block is due for
  * sampling (due). Follows glibc: realloc(p, 0) frees and returns NULL. */
 void *ls_sample_realloc(void *p, size_t size, bool due);

@@ -200,6 +200,7 @@ struct ls_report *ls_report_build(const struct ls_window_info *info, uint64_t mi
 
 	if (!r)
 		goto fail;
+	ls_sample_drain(); /* frees deferred by signal handlers are not leaks */
 	r->info = *info;
 	r->min_age_ns = min_age_ns;
 	r->now = ls_now_mono_ns();

@@ -103,17 +103,6 @@ static void defer_free(void *p)
 						      memory_order_relaxed));
 }
 
-static LS_COLD void drain_deferred(void)
-{
-	void *p = atomic_exchange_explicit(&deferred, NULL, memory_order_acquire);
-	while (p) {
-		void *next = *(void **)p;
-		ls_sample_free(p);
-		p = next;
-	}
-}
-
-
 static uint64_t coarse_ns(void)
 {
 	struct timespec ts;
@@ -177,7 +166,7 @@ void *ls_sample_alloc(size_t size, size_t align, bool zero)
 	bool dropped = false;
 
 	if (unlikely(atomic_load_explicit(&deferred, memory_order_relaxed)) && !ls_tls.guard)
-		drain_deferred();
+		ls_sample_drain();
 	if (gen) {
 		ls_guard_enter();
 		void *p = track(size, align, gen, &dropped);
@@ -208,6 +197,42 @@ uint64_t ls_sample_invalid_frees(void)
 	return atomic_load(&invalid_frees);
 }
 
+/* Untracks and releases the live block p with record r. The caller has
+ * the guard set and holds none of our locks. */
+static void release_block(void *p, struct ls_rec *r)
+{
+	atomic_fetch_add_explicit(&r->seq, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	uint32_t gen = atomic_exchange_explicit(&r->gen, 0, memory_order_relaxed);
+	uint64_t size = r->size;
+	unsigned stripe = r->stripe;
+	struct ls_stack *st = r->stack;
+	atomic_fetch_add_explicit(&r->seq, 1, memory_order_release);
+	if (!gen) {
+		invalid_free(p); /* lost a race with another free of p */
+		return;
+	}
+	ls_stack_release((uint16_t)stripe, gen, st, size);
+	ls_arena_release(p);
+}
+
+void ls_sample_drain(void)
+{
+	void *p = atomic_exchange_explicit(&deferred, NULL, memory_order_acquire);
+
+	ls_guard_enter();
+	while (p) {
+		void *next = *(void **)p;
+		struct ls_rec *r = ls_arena_rec(p);
+		if (r)
+			release_block(p, r);
+		else
+			invalid_free(p);
+		p = next;
+	}
+	ls_guard_leave();
+}
+
 void ls_sample_free(void *p)
 {
 	if (ls_boot_owns(p))
@@ -222,22 +247,10 @@ void ls_sample_free(void *p)
 		return;
 	}
 	if (unlikely(atomic_load_explicit(&deferred, memory_order_relaxed)))
-		drain_deferred();
+		ls_sample_drain();
 	ls_guard_enter();
-	atomic_fetch_add_explicit(&r->seq, 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
-	uint32_t gen = atomic_exchange_explicit(&r->gen, 0, memory_order_relaxed);
-	uint64_t size = r->size;
-	unsigned stripe = r->stripe;
-	struct ls_stack *st = r->stack;
-	atomic_fetch_add_explicit(&r->seq, 1, memory_order_release);
-	if (gen) {
-		ls_stack_release((uint16_t)stripe, gen, st, size);
-		ls_arena_release(p);
-	}
+	release_block(p, r);
 	ls_guard_leave();
-	if (!gen)
-		invalid_free(p); /* lost a race with another free of p */
 }
 
 size_t ls_sample_usable(void *p)
