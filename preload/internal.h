@@ -211,23 +211,34 @@ void ls_arena_reinit_locks(void);
 
 #define LS_STRIPES 256
 
+/* The hooked function a sampled allocation came through; part of a
+ * stack's identity (a call site calls one of them) and printed as via=. */
+enum ls_api {
+	LS_API_MALLOC, LS_API_CALLOC, LS_API_REALLOC, LS_API_REALLOCARRAY,
+	LS_API_POSIX_MEMALIGN, LS_API_ALIGNED_ALLOC, LS_API_MEMALIGN,
+	LS_API_VALLOC, LS_API_PVALLOC, LS_API_COUNT
+};
+const char *ls_api_name(unsigned api);
+
 struct ls_stack_totals {
 	uint64_t sampled, live_count, live_bytes, stacks;
 };
 
-/* 64-bit hash of a stack; also picks its stripe. */
-uint64_t ls_stack_hash(void *const *frames, unsigned n);
-/* Interns a stack for window gen and counts one live allocation of size
- * bytes on it. Returns the stack's stripe (>= 0) on success; -ESTALE when
+/* 64-bit hash of a stack and its API; also picks its stripe. */
+uint64_t ls_stack_hash(void *const *frames, unsigned n, unsigned api);
+/* Interns a stack (n <= LS_MAX_FRAMES_CAP frames, and the API it came
+ * through) for window gen and counts one live allocation of size bytes
+ * on it. Returns the stack's stripe (>= 0) on success; -ESTALE when
  * gen is no longer the open window; -ENOMEM when the memory cap is
  * reached. */
-int ls_stack_intern(void *const *frames, unsigned n, uint64_t hash,
+int ls_stack_intern(void *const *frames, unsigned n, unsigned api, uint64_t hash,
 		    uint32_t gen, uint64_t size, struct ls_stack **out,
 		    bool *is_new);
 /* Uncounts one live allocation; a no-op when gen has closed. */
 void ls_stack_release(uint16_t stripe, uint32_t gen, struct ls_stack *s,
 		      uint64_t size);
 unsigned ls_stack_frames(const struct ls_stack *s, void *const **frames);
+unsigned ls_stack_api(const struct ls_stack *s);
 /* Opens generation gen in every stripe, with zeroed counters. */
 void ls_stacks_open(uint32_t gen);
 /* Closes the open generation and moves its stacks to the graveyard,
@@ -264,10 +275,10 @@ extern _Atomic uint32_t ls_state;
 /* Returns true when the current allocation must be sampled. Called only
  * when the fast path's countdown ran out or the epoch changed. */
 bool ls_sample_due(struct ls_tls *t);
-/* Allocates size bytes (aligned, zeroed on request) as a sampled block;
- * falls back to the real allocator when it cannot track it. NULL with
- * errno ENOMEM only when the real allocator fails too. */
-void *ls_sample_alloc(size_t size, size_t align, bool zero);
+/* Allocates size bytes (aligned; zeroed for LS_API_CALLOC) as a sampled
+ * block; falls back to the real allocator when it cannot track it. NULL
+ * with errno ENOMEM only when the real allocator fails too. */
+void *ls_sample_alloc(size_t size, size_t align, unsigned api);
 /* Frees a pointer inside the arena range (sampled or bootstrap). An
  * invalid or double free is counted, logged once and ignored. */
 void ls_sample_free(void *p);
@@ -277,7 +288,7 @@ void ls_sample_free(void *p);
 void ls_sample_drain(void);
 /* realloc where p lies in the arena range or the new block is due for
  * sampling (due). Follows glibc: realloc(p, 0) frees and returns NULL. */
-void *ls_sample_realloc(void *p, size_t size, bool due);
+void *ls_sample_realloc(void *p, size_t size, bool due, unsigned api);
 /* malloc_usable_size of a pointer inside the arena range. */
 size_t ls_sample_usable(void *p);
 uint64_t ls_sample_invalid_frees(void);

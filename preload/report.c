@@ -330,6 +330,8 @@ static void row(struct ls_report *r, const struct agg *a, struct ls_buf *b)
 	ls_buf_fixed(b, r->now > a->t_min ? r->now - a->t_min : 0, 3, 1000000000ull);
 	ls_buf_str(b, " min_age=");
 	ls_buf_fixed(b, r->now > a->t_max ? r->now - a->t_max : 0, 3, 1000000000ull);
+	ls_buf_str(b, " via=");
+	ls_buf_str(b, ls_api_name(ls_stack_api(a->st)));
 	ls_buf_str(b, " @");
 	for (unsigned i = 0; i < n; i++) {
 		/* The innermost frame is a return address into the caller of

@@ -125,7 +125,7 @@ static void rec_publish(struct ls_rec *r, uint32_t gen, uint64_t size,
 
 /* Tracks a new sampled block. NULL when it cannot; *dropped says whether
  * that is a loss to report (false when the window closed meanwhile). */
-static void *track(size_t size, size_t align, uint32_t gen, bool *dropped)
+static void *track(size_t size, size_t align, unsigned api, uint32_t gen, bool *dropped)
 {
 	void *frames[LS_MAX_FRAMES_CAP];
 	struct ls_rec *rec;
@@ -140,7 +140,7 @@ static void *track(size_t size, size_t align, uint32_t gen, bool *dropped)
 	void *p = ls_arena_alloc(size, align, &rec);
 	if (!p)
 		return NULL;
-	int stripe = ls_stack_intern(frames, n, ls_stack_hash(frames, n), gen,
+	int stripe = ls_stack_intern(frames, n, api, ls_stack_hash(frames, n, api), gen,
 				     size, &st, &is_new);
 	if (stripe < 0) {
 		*dropped = stripe != -ESTALE;
@@ -160,8 +160,9 @@ static void *real_alloc(size_t size, size_t align, bool zero)
 	return zero ? ls_real.calloc(1, size) : ls_real.malloc(size);
 }
 
-void *ls_sample_alloc(size_t size, size_t align, bool zero)
+void *ls_sample_alloc(size_t size, size_t align, unsigned api)
 {
+	bool zero = api == LS_API_CALLOC;
 	uint32_t gen = atomic_load_explicit(&ls_state, memory_order_acquire);
 	bool dropped = false;
 
@@ -169,7 +170,7 @@ void *ls_sample_alloc(size_t size, size_t align, bool zero)
 		ls_sample_drain();
 	if (gen) {
 		ls_guard_enter();
-		void *p = track(size, align, gen, &dropped);
+		void *p = track(size, align, api, gen, &dropped);
 		ls_guard_leave();
 		if (p) {
 			if (zero)
@@ -260,10 +261,10 @@ size_t ls_sample_usable(void *p)
 	return ls_arena_rec(p) ? ls_arena_usable(p) : 0;
 }
 
-void *ls_sample_realloc(void *p, size_t size, bool due)
+void *ls_sample_realloc(void *p, size_t size, bool due, unsigned api)
 {
 	if (!p)
-		return due ? ls_sample_alloc(size, 0, false) : ls_real.malloc(size);
+		return due ? ls_sample_alloc(size, 0, api) : ls_real.malloc(size);
 	bool owned = ls_arena_owns(p);
 	if (!owned && !due)
 		return ls_real.realloc(p, size);
@@ -281,7 +282,7 @@ void *ls_sample_realloc(void *p, size_t size, bool due)
 		errno = EINVAL;
 		return NULL;
 	}
-	void *q = due ? ls_sample_alloc(size, 0, false) : ls_real.malloc(size);
+	void *q = due ? ls_sample_alloc(size, 0, api) : ls_real.malloc(size);
 	if (!q)
 		return NULL;
 	memcpy(q, p, old < size ? old : size);

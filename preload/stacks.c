@@ -20,7 +20,7 @@ struct ls_stack {
 	uint64_t bytes;   /* their requested bytes */
 	uint32_t nframes;
 	uint16_t stripe;
-	void *frames[];   /* the key */
+	void *frames[];   /* the key: nframes frames, then the API */
 };
 
 struct stripe {
@@ -42,14 +42,24 @@ static struct stripe stripes[LS_STRIPES];
 static pthread_mutex_t grave_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct grave *graves;
 
-static size_t stack_size(unsigned n)
+static const char *const api_names[LS_API_COUNT] = {
+	"malloc", "calloc", "realloc", "reallocarray", "posix_memalign",
+	"aligned_alloc", "memalign", "valloc", "pvalloc",
+};
+
+const char *ls_api_name(unsigned api)
 {
-	return sizeof(struct ls_stack) + n * sizeof(void *);
+	return api < LS_API_COUNT ? api_names[api] : "malloc";
 }
 
-uint64_t ls_stack_hash(void *const *frames, unsigned n)
+static size_t stack_size(unsigned n)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+	return sizeof(struct ls_stack) + (n + 1) * sizeof(void *);
+}
+
+uint64_t ls_stack_hash(void *const *frames, unsigned n, unsigned api)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n ^ ((uint64_t)api << 40);
 
 	for (unsigned i = 0; i < n; i++) {
 		h ^= (uint64_t)(uintptr_t)frames[i];
@@ -59,15 +69,21 @@ uint64_t ls_stack_hash(void *const *frames, unsigned n)
 	return h;
 }
 
-int ls_stack_intern(void *const *frames, unsigned n, uint64_t hash,
+int ls_stack_intern(void *const *frames, unsigned n, unsigned api, uint64_t hash,
 		    uint32_t gen, uint64_t size, struct ls_stack **out,
 		    bool *is_new)
 {
 	unsigned si = (unsigned)(hash >> 56) % LS_STRIPES;
 	struct stripe *s = &stripes[si];
 	struct ls_stack *e = NULL;
-	size_t keylen = n * sizeof(void *);
+	void *key[LS_MAX_FRAMES_CAP + 1];
+	size_t keylen = (n + 1) * sizeof(void *);
 	int oomed_add = 0;
+
+	if (n > LS_MAX_FRAMES_CAP)
+		n = LS_MAX_FRAMES_CAP;
+	memcpy(key, frames, n * sizeof(void *));
+	key[n] = (void *)(uintptr_t)api;
 
 	*is_new = false;
 	pthread_mutex_lock(&s->lock);
@@ -75,7 +91,7 @@ int ls_stack_intern(void *const *frames, unsigned n, uint64_t hash,
 		pthread_mutex_unlock(&s->lock);
 		return -ESTALE;
 	}
-	HASH_FIND_BYHASHVALUE(hh, s->head, frames, keylen, (unsigned)hash, e);
+	HASH_FIND_BYHASHVALUE(hh, s->head, key, keylen, (unsigned)hash, e);
 	if (!e) {
 		e = ls_mem_alloc(stack_size(n), true);
 		if (!e) {
@@ -85,7 +101,7 @@ int ls_stack_intern(void *const *frames, unsigned n, uint64_t hash,
 		memset(e, 0, sizeof(*e));
 		e->nframes = n;
 		e->stripe = (uint16_t)si;
-		memcpy(e->frames, frames, keylen);
+		memcpy(e->frames, key, keylen);
 		HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->head, e->frames, keylen,
 					    (unsigned)hash, e);
 		if (oomed_add) {
@@ -128,10 +144,9 @@ unsigned ls_stack_frames(const struct ls_stack *e, void *const **frames)
 	return e->nframes;
 }
 
-void ls_stack_counts(const struct ls_stack *e, uint64_t *count, uint64_t *bytes)
+unsigned ls_stack_api(const struct ls_stack *e)
 {
-	*count = e->count;
-	*bytes = e->bytes;
+	return (unsigned)(uintptr_t)e->frames[e->nframes];
 }
 
 void ls_stacks_open(uint32_t gen)

@@ -180,7 +180,9 @@ static const char *loc_error(const struct ls_loc *loc)
 	}
 }
 
-static void json_frames(FILE *out, const struct stack *st, const char *indent)
+/* Writes "via" and "frames". via is the outermost folded allocator frame,
+ * else the report's via= token (api, may be NULL). */
+static void json_frames(FILE *out, const struct stack *st, const char *indent, const char *api)
 {
 	fputs("\"via\": ", out);
 	if (st->skip > 0) {
@@ -198,7 +200,7 @@ static void json_frames(FILE *out, const struct stack *st, const char *indent)
 			fputc('"', out);
 		}
 	} else {
-		fputs("null", out);
+		json_str(out, api);
 	}
 	fputs(", \"frames\": [", out);
 	for (size_t i = 0; i < st->n; i++) {
@@ -348,6 +350,8 @@ static void text_leak(FILE *out, const struct ls_report *r, size_t i, const stru
 	if (st->skip > 0) {
 		fputs(", via ", out);
 		short_name(out, &st->v[st->skip - 1], false);
+	} else if (l->via != NULL) {
+		fprintf(out, ", via %s", l->via);
 	}
 	fputc('\n', out);
 	text_frames(out, st);
@@ -398,7 +402,7 @@ int ls_output_report(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_f
 			fputs(", \"max_age\": ", out);
 			json_decimal(out, l->max_age);
 			fputs(",\n     ", out);
-			json_frames(out, &st, "      ");
+			json_frames(out, &st, "      ", l->via);
 			fputs("}", out);
 			break;
 		case LS_FMT_TEXT:
@@ -430,7 +434,7 @@ int ls_output_stack(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_fo
 	switch (fmt) {
 	case LS_FMT_JSON:
 		fputs("{", out);
-		json_frames(out, &st, "  ");
+		json_frames(out, &st, "  ", NULL);
 		fputs("}\n", out);
 		break;
 	case LS_FMT_TEXT:

@@ -303,6 +303,15 @@ static int parse_leak(struct reader *rd, struct ls_report *r, const char *p, uin
 		size_t klen = (size_t)(eq - t), vlen = len - klen - 1;
 		int k = -1;
 
+		if (klen == 3 && memcmp(t, "via", 3) == 0) {
+			if (l->via != NULL)
+				return bad(rd, "leak: duplicate 'via'");
+			if (vlen == 0 || vlen > 32 || strspn(eq + 1, "abcdefghijklmnopqrstuvwxyz0123456789_") < vlen)
+				return bad(rd, "leak: 'via' wants a function name");
+			if ((l->via = strndup(eq + 1, vlen)) == NULL)
+				return -ENOMEM;
+			continue;
+		}
 		for (int i = 0; i < NKEYS; i++)
 			if (strlen(names[i]) == klen && memcmp(names[i], t, klen) == 0)
 				k = i;
@@ -492,6 +501,7 @@ void ls_report_free(struct ls_report *r)
 	for (size_t i = 0; i < r->nleak; i++) {
 		free(r->leak[i].max_age);
 		free(r->leak[i].min_age);
+		free(r->leak[i].via);
 		free(r->leak[i].addr);
 	}
 	free(r->hdr);

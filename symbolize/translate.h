@@ -81,6 +81,7 @@ struct ls_map {
 struct ls_leak {
 	uint64_t count, bytes, est_count, est_bytes;
 	char *max_age, *min_age; /* validated decimals, as written */
+	char *via;               /* the hooked API (via=), or NULL */
 	uint64_t *addr;          /* innermost first */
 	size_t naddr;
 };

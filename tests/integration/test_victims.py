@@ -62,6 +62,9 @@ def main_window():
                 want = size + 1 if api == "strdup" else size
                 t.ok(ls and all(lk["bytes"] == lk["count"] * want for lk in ls),
                      "leak through %s: bytes are the requested %d per block" % (api, want))
+            t.ok(ls and all(lk["via"] == ("malloc" if api == "strdup" else api) for lk in ls),
+                 "leak through %s: the report names the API (via=%s)"
+                 % (api, ls[0]["via"] if ls else None))
             if ls:
                 first = ls[0]["frames"][0]["function"]
                 t.ok(first in ("leak_" + api, "strdup", "__strdup"),

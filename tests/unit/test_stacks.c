@@ -11,7 +11,8 @@
 static int intern(void **f, unsigned n, uint32_t gen, uint64_t size, struct ls_stack **out)
 {
 	bool is_new;
-	return ls_stack_intern(f, n, ls_stack_hash(f, n), gen, size, out, &is_new);
+	return ls_stack_intern(f, n, LS_API_MALLOC, ls_stack_hash(f, n, LS_API_MALLOC), gen, size,
+			       out, &is_new);
 }
 
 static void count(void *ctx, struct ls_stack *s)
@@ -30,27 +31,33 @@ static void basics(void)
 	bool is_new;
 
 	ls_stacks_open(7);
-	CHECK(ls_stack_intern(a, 3, ls_stack_hash(a, 3), 7, 100, &s1, &is_new) >= 0 && is_new,
+	CHECK(ls_stack_intern(a, 3, LS_API_MALLOC, ls_stack_hash(a, 3, LS_API_MALLOC), 7, 100,
+			      &s1, &is_new) >= 0 && is_new,
 	      "a new stack is interned");
-	CHECK(ls_stack_intern(a, 3, ls_stack_hash(a, 3), 7, 50, &s2, &is_new) >= 0 && !is_new &&
-	      s1 == s2, "the same stack interns to the same entry");
+	CHECK(ls_stack_intern(a, 3, LS_API_MALLOC, ls_stack_hash(a, 3, LS_API_MALLOC), 7, 50,
+			      &s2, &is_new) >= 0 && !is_new && s1 == s2,
+	      "the same stack interns to the same entry");
+	CHECK(ls_stack_intern(a, 3, LS_API_CALLOC, ls_stack_hash(a, 3, LS_API_CALLOC), 7, 1,
+			      &s3, &is_new) >= 0 && is_new && s3 != s1 &&
+	      ls_stack_api(s3) == LS_API_CALLOC && ls_stack_api(s1) == LS_API_MALLOC,
+	      "the same frames through another API are another stack, and keep their API");
 	CHECK(intern(b, 3, 7, 1, &s3) >= 0 && s3 != s1, "a stack differing in one frame is distinct");
 	CHECK(intern(c, 2, 7, 1, &s4) >= 0 && s4 != s1, "a prefix of a stack is distinct");
 	void *const *fr;
 	CHECK(ls_stack_frames(s1, &fr) == 3 && fr[2] == (void *)0x3000, "frames are kept");
 	ls_stacks_totals(&t);
-	CHECK(t.stacks == 3 && t.live_count == 4 && t.live_bytes == 152 && t.sampled == 4,
-	      "totals: 3 stacks, 4 live, 152 bytes (got %llu %llu %llu)",
+	CHECK(t.stacks == 4 && t.live_count == 5 && t.live_bytes == 153 && t.sampled == 5,
+	      "totals: 4 stacks, 5 live, 153 bytes (got %llu %llu %llu)",
 	      (unsigned long long)t.stacks, (unsigned long long)t.live_count,
 	      (unsigned long long)t.live_bytes);
 	int stripe = intern(a, 3, 7, 0, &s1);
 	ls_stack_release((uint16_t)stripe, 7, s1, 100);
 	ls_stack_release((uint16_t)stripe, 7, s1, 0);
 	ls_stacks_totals(&t);
-	CHECK(t.live_count == 3 && t.live_bytes == 52, "release uncounts live blocks");
+	CHECK(t.live_count == 4 && t.live_bytes == 53, "release uncounts live blocks");
 	ls_stack_release((uint16_t)stripe, 6, s1, 50);
 	ls_stacks_totals(&t);
-	CHECK(t.live_count == 3, "release of another generation's block is ignored");
+	CHECK(t.live_count == 4, "release of another generation's block is ignored");
 	CHECK(intern(a, 3, 8, 1, &s2) == -ESTALE, "interning for a closed generation fails -ESTALE");
 
 	ls_report_ref();
@@ -59,7 +66,7 @@ static void basics(void)
 	CHECK(t.stacks == 0 && t.live_count == 0, "closing empties the live table");
 	unsigned seen = 0;
 	ls_stacks_each(7, count, &seen);
-	CHECK(seen == 3, "a closed generation stays readable while referenced (%u)", seen);
+	CHECK(seen == 4, "a closed generation stays readable while referenced (%u)", seen);
 	CHECK(intern(a, 3, 7, 1, &s1) == -ESTALE, "no interning once closed");
 	uint64_t before = ls_mem_used();
 	ls_report_unref();
