@@ -21,6 +21,7 @@ include preload/build.mk
 include control/build.mk
 include symbolize/build.mk
 include tests/build.mk
+include bench/build.mk
 
 $(BUILD):
 	@mkdir -p $@

@@ -13,24 +13,37 @@
 #define NONE          UINT32_MAX
 #define MAX_SPAN_CHUNKS 8
 
+/* Every field an allocation or a free reads or writes sits in the first
+ * 64 bytes: a span header costs one cache line per operation. */
 struct ls_span {
 	uint32_t magic;
 	_Atomic uint32_t version; /* odd while the header is rewritten */
+	_Atomic uint32_t fresh;   /* slots [fresh, nslots) were never used */
 	uint16_t cls;
 	uint16_t on_partial;
-	uint32_t nchunks;
+	uint64_t slot_size;
+	uint64_t recip;           /* ceil(2^40 / slot_size): index by multiply */
+	uintptr_t slots;
 	uint32_t nslots;
 	uint32_t nfree;
 	uint32_t free_head;       /* free-list of slots, linked through t_ns */
-	_Atomic uint32_t fresh;   /* slots [fresh, nslots) were never used */
-	uint64_t slot_size;
-	uintptr_t slots;
+	uint32_t nchunks;
+	/* -- 56 bytes; the rest changes only when the span fills or empties */
 	struct ls_span *next, *prev;
 	struct ls_rec recs[];
 };
+_Static_assert(__builtin_offsetof(struct ls_span, next) <= 64, "hot span fields fit a line");
+
+/* off < 2^19 (a span) and slot_size < 2^16 keep off x recip exact and
+ * inside 64 bits; large spans have one slot at offset 0. */
+#define RECIP_SHIFT 40
+static uint64_t recip_of(uint64_t size)
+{
+	return (((uint64_t)1 << RECIP_SHIFT) + size - 1) / size;
+}
 
 struct ls_class {
-	pthread_mutex_t lock;
+	ls_lock_t lock;
 	uint32_t size;
 	uint32_t nslots;
 	uint32_t nchunks;
@@ -95,7 +108,7 @@ void ls_arena_init(void)
 		for (uint32_t q = 1; q <= 4; q++)
 			layout_class(&classes[i++], base + q * (base / 4));
 	for (i = 0; i < NCLASSES; i++)
-		pthread_mutex_init(&classes[i].lock, NULL);
+		ls_lock_reset(&classes[i].lock);
 	arena_ready = true;
 }
 
@@ -146,6 +159,7 @@ static struct ls_span *span_new(unsigned ci)
 	s->free_head = NONE;
 	atomic_store_explicit(&s->fresh, 0, memory_order_relaxed);
 	s->slot_size = c->size;
+	s->recip = recip_of(c->size);
 	s->slots = (uintptr_t)s + c->slots_off;
 	s->next = s->prev = NULL;
 	/* A reused run may hold old records: clear them before scans see it. */
@@ -178,7 +192,7 @@ static void partial_remove(struct ls_class *c, struct ls_span *s)
 	s->on_partial = 0;
 }
 
-static void *large_alloc(size_t size, size_t align, struct ls_rec **rec)
+static void *large_alloc(size_t size, size_t align, struct ls_slot *slot)
 {
 	size_t off = align > LS_PAGE ? align : LS_PAGE;
 	size_t nchunks = (off + size + LS_CHUNK - 1) / LS_CHUNK;
@@ -199,16 +213,17 @@ static void *large_alloc(size_t size, size_t align, struct ls_rec **rec)
 	s->free_head = NONE;
 	atomic_store_explicit(&s->fresh, 1, memory_order_relaxed);
 	s->slot_size = nchunks * LS_CHUNK - off;
+	s->recip = 0;
 	s->slots = (uintptr_t)s + off;
 	memset(&s->recs[0], 0, sizeof(struct ls_rec));
 	atomic_fetch_add_explicit(&meta_bytes, LS_PAGE, memory_order_relaxed);
 	ls_region_map_span(s, nchunks);
 	span_end_rewrite(s);
-	*rec = &s->recs[0];
+	*slot = (struct ls_slot){ s, 0, &s->recs[0] };
 	return (void *)s->slots;
 }
 
-void *ls_arena_alloc(size_t size, size_t align, struct ls_rec **rec)
+void *ls_arena_alloc(size_t size, size_t align, struct ls_slot *slot)
 {
 	if (!arena_ready || size > ((uint64_t)1 << 40))
 		return NULL;
@@ -218,19 +233,19 @@ void *ls_arena_alloc(size_t size, size_t align, struct ls_rec **rec)
 	while (ci < NCLASSES && classes[ci].align < align)
 		ci++;
 	if (ci >= NCLASSES)
-		return large_alloc(size, align, rec);
+		return large_alloc(size, align, slot);
 
 	struct ls_class *c = &classes[ci];
 	struct ls_span *s;
 	uint32_t idx;
 
-	pthread_mutex_lock(&c->lock);
+	ls_lock(&c->lock);
 	while (!(s = c->partial)) {
-		pthread_mutex_unlock(&c->lock);
+		ls_unlock(&c->lock);
 		struct ls_span *fresh = span_new(ci);
 		if (!fresh)
 			return NULL;
-		pthread_mutex_lock(&c->lock);
+		ls_lock(&c->lock);
 		partial_push(c, fresh);
 		c->nempty++;
 	}
@@ -245,53 +260,66 @@ void *ls_arena_alloc(size_t size, size_t align, struct ls_rec **rec)
 	}
 	if (--s->nfree == 0)
 		partial_remove(c, s);
-	pthread_mutex_unlock(&c->lock);
-	*rec = &s->recs[idx];
+	ls_unlock(&c->lock);
+	*slot = (struct ls_slot){ s, idx, &s->recs[idx] };
 	return (void *)(s->slots + (uintptr_t)idx * s->slot_size);
 }
 
-/* The span of p and p's slot index; NULL when p is not a slot start. */
-static struct ls_span *locate(const void *p, uint32_t *idx)
+bool ls_arena_locate(const void *p, struct ls_slot *out)
 {
 	struct ls_span *s = ls_region_span_of(p);
 
 	if (!s || s->magic != SPAN_MAGIC || (uintptr_t)p < s->slots)
-		return NULL;
-	uintptr_t off = (uintptr_t)p - s->slots;
-	if (off % s->slot_size)
-		return NULL;
-	uint64_t i = off / s->slot_size;
+		return false;
+	uint64_t off = (uintptr_t)p - s->slots, i = 0;
+	if (s->recip) {
+		i = (off * s->recip) >> RECIP_SHIFT;
+		if (i * s->slot_size != off)
+			return false; /* inside a slot, not at its start */
+	} else if (off) {
+		return false;
+	}
 	if (i >= atomic_load_explicit(&s->fresh, memory_order_acquire))
-		return NULL;
-	*idx = (uint32_t)i;
-	return s;
+		return false;
+	*out = (struct ls_slot){ s, (uint32_t)i, &s->recs[i] };
+	return true;
+}
+
+bool ls_arena_find(const void *p, struct ls_slot *out)
+{
+	return ls_arena_locate(p, out) &&
+	       atomic_load_explicit(&out->rec->gen, memory_order_relaxed) != 0;
 }
 
 struct ls_rec *ls_arena_rec(const void *p)
 {
-	uint32_t idx;
-	struct ls_span *s = locate(p, &idx);
+	struct ls_slot sl;
+	return ls_arena_find(p, &sl) ? sl.rec : NULL;
+}
 
-	if (!s || atomic_load_explicit(&s->recs[idx].gen, memory_order_relaxed) == 0)
-		return NULL;
-	return &s->recs[idx];
+size_t ls_arena_slot_size(const struct ls_slot *sl)
+{
+	return sl->span->slot_size;
 }
 
 size_t ls_arena_usable(const void *p)
 {
-	uint32_t idx;
-	struct ls_span *s = locate(p, &idx);
-
-	return s ? s->slot_size : 0;
+	struct ls_slot sl;
+	return ls_arena_locate(p, &sl) ? sl.span->slot_size : 0;
 }
 
 void ls_arena_release(void *p)
 {
-	uint32_t idx;
-	struct ls_span *s = locate(p, &idx), *give = NULL;
+	struct ls_slot sl;
+	if (ls_arena_locate(p, &sl))
+		ls_arena_free_slot(&sl);
+}
 
-	if (!s)
-		return;
+void ls_arena_free_slot(const struct ls_slot *sl)
+{
+	struct ls_span *s = sl->span, *give = NULL;
+	uint32_t idx = sl->idx;
+
 	if (s->cls == CLASS_LARGE) {
 		span_begin_rewrite(s);
 		s->magic = 0;
@@ -302,7 +330,7 @@ void ls_arena_release(void *p)
 		return;
 	}
 	struct ls_class *c = &classes[s->cls];
-	pthread_mutex_lock(&c->lock);
+	ls_lock(&c->lock);
 	s->recs[idx].t_ns = s->free_head;
 	s->free_head = idx;
 	if (s->nfree++ == 0)
@@ -319,7 +347,7 @@ void ls_arena_release(void *p)
 			c->nempty++;
 		}
 	}
-	pthread_mutex_unlock(&c->lock);
+	ls_unlock(&c->lock);
 	if (give) {
 		atomic_fetch_sub_explicit(&meta_bytes, c->slots_off, memory_order_relaxed);
 		ls_mem_uncharge(c->slots_off);
@@ -362,7 +390,7 @@ void ls_arena_scan(uint32_t gen, ls_rec_fn fn, void *ctx)
 		return;
 	for (uintptr_t at = first; at < end; at += LS_CHUNK) {
 		struct ls_span *s = (struct ls_span *)at;
-		if (ls_region_span_of(s) != s)
+		if (ls_region_span_of(s) != (void *)s)
 			continue;
 		uint32_t v = atomic_load_explicit(&s->version, memory_order_acquire);
 		if ((v & 1) || s->magic != SPAN_MAGIC)
@@ -388,17 +416,17 @@ void ls_arena_scan(uint32_t gen, ls_rec_fn fn, void *ctx)
 void ls_arena_lock_all(void)
 {
 	for (unsigned i = 0; i < NCLASSES; i++)
-		pthread_mutex_lock(&classes[i].lock);
+		ls_lock(&classes[i].lock);
 }
 
 void ls_arena_unlock_all(void)
 {
 	for (unsigned i = NCLASSES; i-- > 0;)
-		pthread_mutex_unlock(&classes[i].lock);
+		ls_unlock(&classes[i].lock);
 }
 
 void ls_arena_reinit_locks(void)
 {
 	for (unsigned i = 0; i < NCLASSES; i++)
-		pthread_mutex_init(&classes[i].lock, NULL);
+		ls_lock_reset(&classes[i].lock);
 }

@@ -15,6 +15,14 @@ $(BUILD)/obj/preload/%.o: preload/%.c preload/internal.h control/internal.h
 	@mkdir -p $(dir $@)
 	$(CC) $(PRELOAD_CFLAGS) -c -o $@ $<
 
+# The hooks keep no frame of their own on the fast path: without a frame
+# pointer GCC moves the prologue into the rare slow branch. Our frames are
+# stripped from every stack, and an fp walk still chains through a hook,
+# which never touches rbp.
+$(BUILD)/obj/preload/hooks.o: preload/hooks.c preload/internal.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PRELOAD_CFLAGS) -fomit-frame-pointer -c -o $@ $<
+
 $(BUILD)/obj/control/%.o: control/%.c preload/internal.h control/internal.h
 	@mkdir -p $(dir $@)
 	$(CC) $(PRELOAD_CFLAGS) -c -o $@ $<

@@ -26,6 +26,35 @@
 #define LS_SAMPLING_MAX   1000000000ull
 
 /* ------------------------------------------------------------------ */
+/* lock.c: the lock of every table. Held for tens of nanoseconds, never
+ * across unwinding, I/O or a call into the host.                      */
+
+typedef struct {
+	_Atomic int v;
+} ls_lock_t;
+#define LS_LOCK_INIT { 0 }
+
+void ls_lock_slow(ls_lock_t *l);
+
+static inline void ls_lock(ls_lock_t *l)
+{
+	if (likely(!atomic_exchange_explicit(&l->v, 1, memory_order_acquire)))
+		return;
+	ls_lock_slow(l);
+}
+
+static inline void ls_unlock(ls_lock_t *l)
+{
+	atomic_store_explicit(&l->v, 0, memory_order_release);
+}
+
+/* After fork, in the child: the lock is free whoever held it. */
+static inline void ls_lock_reset(ls_lock_t *l)
+{
+	atomic_store_explicit(&l->v, 0, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------ */
 /* sampler.c (defines it): per-thread state, one initial-exec struct.  */
 
 struct ls_tls {
@@ -160,8 +189,19 @@ void *ls_region_take(size_t nchunks);
 void ls_region_give(void *p, size_t nchunks);
 /* Marks [p, p + nchunks) as belonging to the span headed at p. */
 void ls_region_map_span(void *span, size_t nchunks);
-/* The span head of the chunk holding p, or NULL when none was mapped. */
-void *ls_region_span_of(const void *p);
+/* Per chunk of the range: the index of the span's head chunk + 1, or 0. */
+extern uint32_t *ls_region_map;
+
+/* The span head of the chunk holding p (inside the range), or NULL. */
+static inline void *ls_region_span_of(const void *p)
+{
+	if (unlikely(!ls_region_map))
+		return NULL;
+	uintptr_t idx = ((uintptr_t)p - ls_arena_lo) >> LS_CHUNK_SHIFT;
+	uint32_t h = atomic_load_explicit((_Atomic uint32_t *)&ls_region_map[idx],
+					  memory_order_acquire);
+	return h ? (void *)(ls_arena_lo + ((uintptr_t)(h - 1) << LS_CHUNK_SHIFT)) : NULL;
+}
 /* First chunk that can head a span, and the end of the chunks ever taken:
  * the bounds of a scan. 0 when the range is not reserved. */
 uintptr_t ls_region_first_span(void);
@@ -186,15 +226,29 @@ struct ls_rec {
 	struct ls_stack *stack;  /* interned stack; valid while gen is live */
 };
 
+struct ls_span;
+/* Where a block lives: its span, index and record. */
+struct ls_slot {
+	struct ls_span *span;
+	uint32_t idx;
+	struct ls_rec *rec;
+};
+
 void ls_arena_init(void);
-/* A slot of at least size bytes aligned to align (power of two, <= 64K).
- * *rec receives its record. NULL when the arena or memory cap is full. */
-void *ls_arena_alloc(size_t size, size_t align, struct ls_rec **rec);
-/* The record of a live slot, or NULL when p is not the start of one. */
+/* A slot of at least size bytes aligned to align (power of two, <= 64K);
+ * *slot describes it. NULL when the arena or memory cap is full. */
+void *ls_arena_alloc(size_t size, size_t align, struct ls_slot *slot);
+/* Fills *slot for the slot starting at p, handed out at some time. false
+ * when p is not the start of a slot. */
+bool ls_arena_locate(const void *p, struct ls_slot *slot);
+/* The same, and the slot holds a live block (its record's gen != 0). */
+bool ls_arena_find(const void *p, struct ls_slot *slot);
+size_t ls_arena_slot_size(const struct ls_slot *slot);
+/* Returns a slot to its span. */
+void ls_arena_free_slot(const struct ls_slot *slot);
+/* The same three by pointer, for tests and rare paths. */
 struct ls_rec *ls_arena_rec(const void *p);
-/* Usable bytes of the slot at p (0 when p is not a live slot). */
 size_t ls_arena_usable(const void *p);
-/* Returns the slot of p to its span. p must be a live slot. */
 void ls_arena_release(void *p);
 /* Calls fn on every record that is live in generation gen, reading each
  * under its seqlock. Takes each class lock only to read span headers. */
@@ -227,8 +281,9 @@ struct ls_stack_totals {
 /* 64-bit hash of a stack and its API; also picks its stripe. */
 uint64_t ls_stack_hash(void *const *frames, unsigned n, unsigned api);
 /* Interns a stack (n <= LS_MAX_FRAMES_CAP frames, and the API it came
- * through) for window gen and counts one live allocation of size bytes
- * on it. Returns the stack's stripe (>= 0) on success; -ESTALE when
+ * through; frames[n] must be writable: the API is stored there to form
+ * the key without a copy) for window gen and counts one live allocation
+ * of size bytes on it. Returns the stack's stripe (>= 0) on success; -ESTALE when
  * gen is no longer the open window; -ENOMEM when the memory cap is
  * reached. */
 int ls_stack_intern(void *const *frames, unsigned n, unsigned api, uint64_t hash,
@@ -260,9 +315,14 @@ void ls_stacks_reinit_locks(void);
 /* Loads libunwind privately (RTLD_LOCAL) and warms it up. 0 or -errno;
  * on failure the fp unwinder is used. Call with the guard set. */
 int ls_unwind_init(void);
-/* Captures up to max frames of the caller's stack, leakscope's own
- * frames removed, innermost first. Returns the count (may be 0). */
-unsigned ls_unwind(void **frames, unsigned max);
+/* Room a capture buffer needs beyond max frames: leakscope's own frames,
+ * and one word after the last frame for ls_stack_intern. */
+#define LS_UNWIND_SLACK 16
+/* Captures up to max frames of the caller's stack into buf (max +
+ * LS_UNWIND_SLACK words). Returns where the caller's frames start,
+ * innermost first, leakscope's own frames skipped; *n gets their count
+ * (may be 0), and frames[*n] is still inside buf. */
+void **ls_unwind(void **buf, unsigned max, unsigned *n);
 const char *ls_unwind_name(void);
 
 /* ------------------------------------------------------------------ */
@@ -286,28 +346,42 @@ void ls_sample_free(void *p);
  * leakscope's own code (a signal handler). Needs none of our locks held;
  * callable with the guard set (the control thread). */
 void ls_sample_drain(void);
-/* realloc where p lies in the arena range or the new block is due for
- * sampling (due). Follows glibc: realloc(p, 0) frees and returns NULL. */
-void *ls_sample_realloc(void *p, size_t size, bool due, unsigned api);
+/* The hooks' slow paths, entered by tail call when ls_sample_tick() says
+ * so; each decides whether to sample (ls_sample_due) and else calls the
+ * real function, with the real function's semantics. */
+void *ls_slow_malloc(size_t size);
+void *ls_slow_calloc(size_t n, size_t size);
+void *ls_slow_aligned(size_t align, size_t size, unsigned api);
+int ls_slow_posix_memalign(void **out, size_t align, size_t size);
+/* realloc and reallocarray (size = n x elem, checked). Entered when p lies
+ * in the arena range (then ticked is false and the tick is taken here) or
+ * when the tick ran out (ticked).
+ * Follows glibc: realloc(p, 0) of a sampled block frees and returns NULL. */
+void *ls_slow_realloc(void *p, size_t n, size_t elem, unsigned api, bool ticked);
 /* malloc_usable_size of a pointer inside the arena range. */
 size_t ls_sample_usable(void *p);
 uint64_t ls_sample_invalid_frees(void);
 /* Draws the next gap, geometric with mean n. */
 int64_t ls_sample_gap(struct ls_tls *t, uint64_t n, double log1m);
 
-/* The hooks' whole sampling decision: true when this allocation must take
- * the slow path. Off: one load, one branch. On: one thread-local
- * decrement; the branch into ls_sample_due is taken once per sample. */
-static inline bool ls_sample_now(void)
+/* The hooks' fast decision, with no call in it: true when this allocation
+ * must go to the slow path, because this thread's countdown ran out or was
+ * drawn for another window. Off: one load, one branch. On: one
+ * thread-local decrement. */
+static inline bool ls_sample_tick(void)
 {
 	uint32_t s = atomic_load_explicit(&ls_state, memory_order_relaxed);
 
 	if (likely(s == 0))
 		return false;
 	struct ls_tls *t = &ls_tls;
-	if (likely(t->epoch == s && --t->countdown > 0))
-		return false;
-	return ls_sample_due(t);
+	return !likely(t->epoch == s && --t->countdown > 0);
+}
+
+/* The whole decision: true when this allocation is sampled. */
+static inline bool ls_sample_now(void)
+{
+	return ls_sample_tick() && ls_sample_due(&ls_tls);
 }
 
 /* ------------------------------------------------------------------ */

@@ -15,6 +15,7 @@
 
 uintptr_t ls_arena_lo;
 uintptr_t ls_arena_len;
+uint32_t *ls_region_map;
 
 /* A free run of chunks; lives in the run's own first bytes. */
 struct run {
@@ -25,7 +26,7 @@ struct run {
 };
 
 static struct {
-	pthread_mutex_t lock;
+	ls_lock_t lock;
 	uintptr_t base, end;   /* reserved range */
 	uintptr_t bump;        /* first chunk never taken */
 	uintptr_t committed;   /* [base, committed) is read-write */
@@ -33,7 +34,7 @@ static struct {
 	struct run *exact[EXACT_LISTS + 1];
 	struct run *big;       /* runs longer than EXACT_LISTS chunks */
 	size_t cached;         /* bytes of committed free runs */
-} R = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} R = { .lock = LS_LOCK_INIT };
 
 /* Used when the range cannot be reserved: the bootstrap pool still needs
  * a home that free() recognises. */
@@ -75,6 +76,7 @@ bool ls_region_reserve(void)
 		R.bump = base + BOOT_SIZE;
 		R.committed = base + COMMIT_STEP;
 		R.chunkmap = map;
+		ls_region_map = map;
 		ls_arena_lo = base;
 		ls_arena_len = size;
 		break;
@@ -162,7 +164,7 @@ void *ls_region_take(size_t nchunks)
 
 	if (!R.base || nchunks == 0 || nchunks > (R.end - R.base) / LS_CHUNK)
 		return NULL;
-	pthread_mutex_lock(&R.lock);
+	ls_lock(&R.lock);
 	struct run *r = pop_run(nchunks);
 	if (r) {
 		r->magic = 0;
@@ -172,7 +174,7 @@ void *ls_region_take(size_t nchunks)
 		p = (void *)R.bump;
 		R.bump += nchunks * LS_CHUNK;
 	}
-	pthread_mutex_unlock(&R.lock);
+	ls_unlock(&R.lock);
 	return p;
 }
 
@@ -180,16 +182,16 @@ void ls_region_give(void *p, size_t nchunks)
 {
 	bool decommit;
 
-	pthread_mutex_lock(&R.lock);
+	ls_lock(&R.lock);
 	decommit = R.cached + nchunks * LS_CHUNK > CACHE_BYTES;
-	pthread_mutex_unlock(&R.lock);
+	ls_unlock(&R.lock);
 	/* Drop the pages outside the lock; the first page keeps the run
 	 * header, so free runs cost one page each. */
 	if (decommit && nchunks * LS_CHUNK > LS_PAGE)
 		madvise((char *)p + LS_PAGE, nchunks * LS_CHUNK - LS_PAGE, MADV_DONTNEED);
-	pthread_mutex_lock(&R.lock);
+	ls_lock(&R.lock);
 	push_run(p, nchunks, decommit);
-	pthread_mutex_unlock(&R.lock);
+	ls_unlock(&R.lock);
 }
 
 void ls_region_map_span(void *span, size_t nchunks)
@@ -201,21 +203,12 @@ void ls_region_map_span(void *span, size_t nchunks)
 				      (uint32_t)(head + 1), memory_order_release);
 }
 
-void *ls_region_span_of(const void *p)
-{
-	if (!R.base || (uintptr_t)p < R.base + BOOT_SIZE || (uintptr_t)p >= R.end)
-		return NULL;
-	size_t idx = ((uintptr_t)p - R.base) >> LS_CHUNK_SHIFT;
-	uint32_t h = atomic_load_explicit((_Atomic uint32_t *)&R.chunkmap[idx],
-					  memory_order_acquire);
-	return h ? (void *)(R.base + ((uintptr_t)(h - 1) << LS_CHUNK_SHIFT)) : NULL;
-}
 
 uintptr_t ls_region_committed_end(void)
 {
-	pthread_mutex_lock(&R.lock);
+	ls_lock(&R.lock);
 	uintptr_t b = R.bump;
-	pthread_mutex_unlock(&R.lock);
+	ls_unlock(&R.lock);
 	return b;
 }
 
@@ -226,15 +219,15 @@ uintptr_t ls_region_first_span(void)
 
 void ls_region_lock_all(void)
 {
-	pthread_mutex_lock(&R.lock);
+	ls_lock(&R.lock);
 }
 
 void ls_region_unlock_all(void)
 {
-	pthread_mutex_unlock(&R.lock);
+	ls_unlock(&R.lock);
 }
 
 void ls_region_reinit_locks(void)
 {
-	pthread_mutex_init(&R.lock, NULL);
+	ls_lock_reset(&R.lock);
 }

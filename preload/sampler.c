@@ -124,32 +124,35 @@ static void rec_publish(struct ls_rec *r, uint32_t gen, uint64_t size,
 }
 
 /* Tracks a new sampled block. NULL when it cannot; *dropped says whether
- * that is a loss to report (false when the window closed meanwhile). */
-static void *track(size_t size, size_t align, unsigned api, uint32_t gen, bool *dropped)
+ * that is a loss to report (false when the window closed meanwhile).
+ * Inlined into ls_sample_alloc: each frame of ours costs an unwind step. */
+static inline __attribute__((always_inline)) void *
+track(size_t size, size_t align, unsigned api, uint32_t gen, bool *dropped)
 {
-	void *frames[LS_MAX_FRAMES_CAP];
-	struct ls_rec *rec;
+	void *buf[LS_MAX_FRAMES_CAP + LS_UNWIND_SLACK];
+	struct ls_slot slot;
 	struct ls_stack *st;
 	bool is_new;
+	unsigned n;
 
 	*dropped = true;
 	if (size >= ((uint64_t)1 << 40) || align > LS_CHUNK)
 		return NULL;
 	/* Unwind first: no lock of ours may be held inside libunwind. */
-	unsigned n = ls_unwind(frames, ls_cfg.max_frames);
-	void *p = ls_arena_alloc(size, align, &rec);
+	void **frames = ls_unwind(buf, ls_cfg.max_frames, &n);
+	void *p = ls_arena_alloc(size, align, &slot);
 	if (!p)
 		return NULL;
 	int stripe = ls_stack_intern(frames, n, api, ls_stack_hash(frames, n, api), gen,
 				     size, &st, &is_new);
 	if (stripe < 0) {
 		*dropped = stripe != -ESTALE;
-		ls_arena_release(p);
+		ls_arena_free_slot(&slot);
 		return NULL;
 	}
-	if (is_new)
+	if (unlikely(is_new))
 		ls_modules_cover(frames, n);
-	rec_publish(rec, gen, size, (unsigned)stripe, st);
+	rec_publish(slot.rec, gen, size, (unsigned)stripe, st);
 	return p;
 }
 
@@ -198,10 +201,12 @@ uint64_t ls_sample_invalid_frees(void)
 	return atomic_load(&invalid_frees);
 }
 
-/* Untracks and releases the live block p with record r. The caller has
- * the guard set and holds none of our locks. */
-static void release_block(void *p, struct ls_rec *r)
+/* Untracks and releases the live block p in slot sl. The caller has the
+ * guard set and holds none of our locks. */
+static void release_block(void *p, const struct ls_slot *sl)
 {
+	struct ls_rec *r = sl->rec;
+
 	atomic_fetch_add_explicit(&r->seq, 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
 	uint32_t gen = atomic_exchange_explicit(&r->gen, 0, memory_order_relaxed);
@@ -214,7 +219,7 @@ static void release_block(void *p, struct ls_rec *r)
 		return;
 	}
 	ls_stack_release((uint16_t)stripe, gen, st, size);
-	ls_arena_release(p);
+	ls_arena_free_slot(sl);
 }
 
 void ls_sample_drain(void)
@@ -224,9 +229,9 @@ void ls_sample_drain(void)
 	ls_guard_enter();
 	while (p) {
 		void *next = *(void **)p;
-		struct ls_rec *r = ls_arena_rec(p);
-		if (r)
-			release_block(p, r);
+		struct ls_slot sl;
+		if (ls_arena_find(p, &sl))
+			release_block(p, &sl);
 		else
 			invalid_free(p);
 		p = next;
@@ -236,11 +241,11 @@ void ls_sample_drain(void)
 
 void ls_sample_free(void *p)
 {
-	if (ls_boot_owns(p))
-		return;
-	struct ls_rec *r = ls_arena_rec(p);
-	if (!r) {
-		invalid_free(p);
+	struct ls_slot sl;
+
+	if (unlikely(!ls_arena_find(p, &sl))) {
+		if (!ls_boot_owns(p))
+			invalid_free(p);
 		return;
 	}
 	if (unlikely(ls_tls.guard)) {
@@ -250,18 +255,22 @@ void ls_sample_free(void *p)
 	if (unlikely(atomic_load_explicit(&deferred, memory_order_relaxed)))
 		ls_sample_drain();
 	ls_guard_enter();
-	release_block(p, r);
+	release_block(p, &sl);
 	ls_guard_leave();
 }
 
 size_t ls_sample_usable(void *p)
 {
-	if (ls_boot_owns(p))
-		return ls_boot_usable(p);
-	return ls_arena_rec(p) ? ls_arena_usable(p) : 0;
+	struct ls_slot sl;
+
+	if (ls_arena_find(p, &sl))
+		return ls_arena_slot_size(&sl);
+	return ls_boot_owns(p) ? ls_boot_usable(p) : 0;
 }
 
-void *ls_sample_realloc(void *p, size_t size, bool due, unsigned api)
+/* realloc as a fresh allocation event: the new block is sampled or not on
+ * its own, the old one (sampled or not) is copied and freed. */
+static void *realloc_due(void *p, size_t size, bool due, unsigned api)
 {
 	if (!p)
 		return due ? ls_sample_alloc(size, 0, api) : ls_real.malloc(size);
@@ -291,4 +300,84 @@ void *ls_sample_realloc(void *p, size_t size, bool due, unsigned api)
 	else
 		ls_real.free(p);
 	return q;
+}
+
+/* ---- the hooks' slow paths ------------------------------------------ */
+
+void *ls_slow_malloc(size_t size)
+{
+	if (!ls_sample_due(&ls_tls))
+		return ls_real.malloc(size);
+	return ls_sample_alloc(size, 0, LS_API_MALLOC);
+}
+
+void *ls_slow_calloc(size_t n, size_t size)
+{
+	size_t total;
+
+	if (!ls_sample_due(&ls_tls))
+		return ls_real.calloc(n, size);
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return ls_sample_alloc(total, 0, LS_API_CALLOC);
+}
+
+void *ls_slow_realloc(void *p, size_t n, size_t elem, unsigned api, bool ticked)
+{
+	size_t size;
+	bool due = ticked ? ls_sample_due(&ls_tls) : ls_sample_now();
+
+	if (__builtin_mul_overflow(n, elem, &size)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc_due(p, size, due, api);
+}
+
+static bool pow2(size_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+void *ls_slow_aligned(size_t align, size_t size, unsigned api)
+{
+	bool due = ls_sample_due(&ls_tls);
+
+	switch (api) {
+	case LS_API_ALIGNED_ALLOC:
+		if (due && pow2(align))
+			return ls_sample_alloc(size, align, api);
+		return ls_real.aligned_alloc(align, size);
+	case LS_API_VALLOC:
+		return due ? ls_sample_alloc(size, LS_PAGE, api) : ls_real.valloc(size);
+	case LS_API_PVALLOC: {
+		size_t r;
+		if (!due || __builtin_add_overflow(size, LS_PAGE - 1, &r))
+			return ls_real.pvalloc(size);
+		r &= ~(size_t)(LS_PAGE - 1);
+		return ls_sample_alloc(r ? r : LS_PAGE, LS_PAGE, api);
+	}
+	default: /* memalign: glibc rounds a non-power-of-two alignment up */
+		if (due && align <= LS_CHUNK) {
+			size_t a = 1;
+			while (a < align)
+				a <<= 1;
+			return ls_sample_alloc(size, a, api);
+		}
+		return ls_real.memalign(align, size);
+	}
+}
+
+int ls_slow_posix_memalign(void **out, size_t align, size_t size)
+{
+	if (ls_sample_due(&ls_tls) && pow2(align) && align % sizeof(void *) == 0) {
+		void *p = ls_sample_alloc(size, align, LS_API_POSIX_MEMALIGN);
+		if (!p)
+			return ENOMEM;
+		*out = p;
+		return 0;
+	}
+	return ls_real.posix_memalign(out, align, size);
 }

@@ -24,7 +24,7 @@ struct ls_stack {
 };
 
 struct stripe {
-	pthread_mutex_t lock;
+	ls_lock_t lock;
 	uint32_t gen;     /* open generation; 0 when no window is open */
 	struct ls_stack *head;
 	uint64_t sampled, live_count, live_bytes, nstacks;
@@ -57,16 +57,18 @@ static size_t stack_size(unsigned n)
 	return sizeof(struct ls_stack) + (n + 1) * sizeof(void *);
 }
 
+/* One multiply-add per frame and one final mix: return addresses differ
+ * in their low and middle bits, which the multiplies carry up, and the
+ * final fold brings the high bits down for uthash's 32-bit buckets. */
 uint64_t ls_stack_hash(void *const *frames, unsigned n, unsigned api)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ull ^ n ^ ((uint64_t)api << 40);
 
-	for (unsigned i = 0; i < n; i++) {
-		h ^= (uint64_t)(uintptr_t)frames[i];
-		h *= 0xff51afd7ed558ccdull;
-		h ^= h >> 33;
-	}
-	return h;
+	for (unsigned i = 0; i < n; i++)
+		h = (h ^ (uint64_t)(uintptr_t)frames[i]) * 0xff51afd7ed558ccdull;
+	h ^= h >> 29;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 32);
 }
 
 int ls_stack_intern(void *const *frames, unsigned n, unsigned api, uint64_t hash,
@@ -76,26 +78,23 @@ int ls_stack_intern(void *const *frames, unsigned n, unsigned api, uint64_t hash
 	unsigned si = (unsigned)(hash >> 56) % LS_STRIPES;
 	struct stripe *s = &stripes[si];
 	struct ls_stack *e = NULL;
-	void *key[LS_MAX_FRAMES_CAP + 1];
+	void **key = (void **)frames;
 	size_t keylen = (n + 1) * sizeof(void *);
 	int oomed_add = 0;
 
-	if (n > LS_MAX_FRAMES_CAP)
-		n = LS_MAX_FRAMES_CAP;
-	memcpy(key, frames, n * sizeof(void *));
 	key[n] = (void *)(uintptr_t)api;
 
 	*is_new = false;
-	pthread_mutex_lock(&s->lock);
+	ls_lock(&s->lock);
 	if (s->gen != gen) {
-		pthread_mutex_unlock(&s->lock);
+		ls_unlock(&s->lock);
 		return -ESTALE;
 	}
 	HASH_FIND_BYHASHVALUE(hh, s->head, key, keylen, (unsigned)hash, e);
 	if (!e) {
 		e = ls_mem_alloc(stack_size(n), true);
 		if (!e) {
-			pthread_mutex_unlock(&s->lock);
+			ls_unlock(&s->lock);
 			return -ENOMEM;
 		}
 		memset(e, 0, sizeof(*e));
@@ -105,7 +104,7 @@ int ls_stack_intern(void *const *frames, unsigned n, unsigned api, uint64_t hash
 		HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->head, e->frames, keylen,
 					    (unsigned)hash, e);
 		if (oomed_add) {
-			pthread_mutex_unlock(&s->lock);
+			ls_unlock(&s->lock);
 			ls_mem_free(e, stack_size(n));
 			return -ENOMEM;
 		}
@@ -117,7 +116,7 @@ int ls_stack_intern(void *const *frames, unsigned n, unsigned api, uint64_t hash
 	s->sampled++;
 	s->live_count++;
 	s->live_bytes += size;
-	pthread_mutex_unlock(&s->lock);
+	ls_unlock(&s->lock);
 	*out = e;
 	return (int)si;
 }
@@ -127,7 +126,7 @@ void ls_stack_release(uint16_t stripe, uint32_t gen, struct ls_stack *e,
 {
 	struct stripe *s = &stripes[stripe % LS_STRIPES];
 
-	pthread_mutex_lock(&s->lock);
+	ls_lock(&s->lock);
 	/* A block of a closed window: its stack may be freed already. */
 	if (s->gen == gen && gen) {
 		e->count--;
@@ -135,7 +134,7 @@ void ls_stack_release(uint16_t stripe, uint32_t gen, struct ls_stack *e,
 		s->live_count--;
 		s->live_bytes -= size;
 	}
-	pthread_mutex_unlock(&s->lock);
+	ls_unlock(&s->lock);
 }
 
 unsigned ls_stack_frames(const struct ls_stack *e, void *const **frames)
@@ -153,11 +152,11 @@ void ls_stacks_open(uint32_t gen)
 {
 	for (unsigned i = 0; i < LS_STRIPES; i++) {
 		struct stripe *s = &stripes[i];
-		pthread_mutex_lock(&s->lock);
+		ls_lock(&s->lock);
 		s->gen = gen;
 		s->head = NULL;
 		s->sampled = s->live_count = s->live_bytes = s->nstacks = 0;
-		pthread_mutex_unlock(&s->lock);
+		ls_unlock(&s->lock);
 	}
 }
 
@@ -168,7 +167,7 @@ void ls_stacks_close(void)
 
 	for (unsigned i = 0; i < LS_STRIPES; i++) {
 		struct stripe *s = &stripes[i];
-		pthread_mutex_lock(&s->lock);
+		ls_lock(&s->lock);
 		gen = s->gen ? s->gen : gen;
 		if (g)
 			g->heads[i] = s->head;
@@ -177,7 +176,7 @@ void ls_stacks_close(void)
 		s->head = NULL;
 		s->gen = 0;
 		s->sampled = s->live_count = s->live_bytes = s->nstacks = 0;
-		pthread_mutex_unlock(&s->lock);
+		ls_unlock(&s->lock);
 	}
 	pthread_mutex_lock(&grave_lock);
 	if (g) {
@@ -221,12 +220,12 @@ void ls_stacks_totals(struct ls_stack_totals *t)
 	memset(t, 0, sizeof(*t));
 	for (unsigned i = 0; i < LS_STRIPES; i++) {
 		struct stripe *s = &stripes[i];
-		pthread_mutex_lock(&s->lock);
+		ls_lock(&s->lock);
 		t->sampled += s->sampled;
 		t->live_count += s->live_count;
 		t->live_bytes += s->live_bytes;
 		t->stacks += s->nstacks;
-		pthread_mutex_unlock(&s->lock);
+		ls_unlock(&s->lock);
 	}
 }
 
@@ -236,11 +235,11 @@ void ls_stacks_each(uint32_t gen, void (*fn)(void *, struct ls_stack *), void *c
 
 	for (unsigned i = 0; i < LS_STRIPES; i++) {
 		struct stripe *s = &stripes[i];
-		pthread_mutex_lock(&s->lock);
+		ls_lock(&s->lock);
 		if (s->gen == gen)
 			for (e = s->head; e; e = e->hh.next)
 				fn(ctx, e);
-		pthread_mutex_unlock(&s->lock);
+		ls_unlock(&s->lock);
 	}
 	/* Closed generations are immutable: no lock beyond the list's. */
 	pthread_mutex_lock(&grave_lock);
@@ -257,7 +256,7 @@ void ls_stacks_each(uint32_t gen, void (*fn)(void *, struct ls_stack *), void *c
 void ls_stacks_lock_all(void)
 {
 	for (unsigned i = 0; i < LS_STRIPES; i++)
-		pthread_mutex_lock(&stripes[i].lock);
+		ls_lock(&stripes[i].lock);
 	pthread_mutex_lock(&grave_lock);
 }
 
@@ -265,18 +264,18 @@ void ls_stacks_unlock_all(void)
 {
 	pthread_mutex_unlock(&grave_lock);
 	for (unsigned i = LS_STRIPES; i-- > 0;)
-		pthread_mutex_unlock(&stripes[i].lock);
+		ls_unlock(&stripes[i].lock);
 }
 
 void ls_stacks_reinit_locks(void)
 {
 	for (unsigned i = 0; i < LS_STRIPES; i++)
-		pthread_mutex_init(&stripes[i].lock, NULL);
+		ls_lock_reset(&stripes[i].lock);
 	pthread_mutex_init(&grave_lock, NULL);
 }
 
 void ls_stacks_init(void)
 {
 	for (unsigned i = 0; i < LS_STRIPES; i++)
-		pthread_mutex_init(&stripes[i].lock, NULL);
+		ls_lock_reset(&stripes[i].lock);
 }

@@ -148,24 +148,20 @@ static unsigned __attribute__((noinline)) fp_walk(void **out, unsigned max)
 	return n;
 }
 
-unsigned ls_unwind(void **frames, unsigned max)
+void **ls_unwind(void **buf, unsigned max, unsigned *n)
 {
-	void *raw[LS_MAX_FRAMES_CAP + 16];
-	unsigned want = max + 16, n, skip = 0;
+	/* One word stays free after the last frame for the stack key. */
+	unsigned want = max + LS_UNWIND_SLACK - 1, got, skip = 0;
 
-	if (want > sizeof(raw) / sizeof(raw[0]))
-		want = sizeof(raw) / sizeof(raw[0]);
 	if (use_fp) {
-		n = fp_walk(raw, want);
+		got = fp_walk(buf, want);
 	} else {
-		int r = p_backtrace(raw, (int)want);
-		n = r > 0 ? (unsigned)r : 0;
+		int r = p_backtrace(buf, (int)want);
+		got = r > 0 ? (unsigned)r : 0;
 	}
-	while (skip < n && in_own((uintptr_t)raw[skip]))
+	while (skip < got && in_own((uintptr_t)buf[skip]))
 		skip++;
-	n -= skip;
-	if (n > max)
-		n = max;
-	memcpy(frames, raw + skip, n * sizeof(void *));
-	return n;
+	got -= skip;
+	*n = got < max ? got : max;
+	return buf + skip;
 }

@@ -14,6 +14,7 @@ static size_t sz[NB];
 
 static void sizes_and_overlap(void)
 {
+	struct ls_slot sl;
 	struct ls_rec *rec;
 	unsigned bad_align = 0, bad_own = 0, bad_usable = 0, failed = 0;
 	srand(1);
@@ -21,11 +22,12 @@ static void sizes_and_overlap(void)
 		size_t s = i % 10 == 0 ? (size_t)(rand() % 200000) : (size_t)(rand() % 600);
 		size_t align = (size_t)1 << (rand() % 13); /* 1 .. 4096 */
 		sz[i] = s;
-		blk[i] = ls_arena_alloc(s, align, &rec);
+		blk[i] = ls_arena_alloc(s, align, &sl);
 		if (!blk[i]) {
 			failed++;
 			continue;
 		}
+		rec = sl.rec;
 		bad_align += ((uintptr_t)blk[i] & (align - 1)) != 0 ||
 			     ((uintptr_t)blk[i] & 15) != 0;
 		bad_own += !ls_arena_owns(blk[i]);
@@ -93,13 +95,13 @@ static void scan_and_release(void)
 
 static void reuse(void)
 {
-	struct ls_rec *rec;
+	struct ls_slot sl;
 	uintptr_t end0 = ls_region_committed_end();
 	for (int round = 0; round < 50; round++) {
 		void *v[200];
 		for (int i = 0; i < 200; i++) {
-			v[i] = ls_arena_alloc((size_t)(i * 37 % 5000) + (i % 7 == 0 ? 70000 : 0), 16, &rec);
-			atomic_store(&rec->gen, 5);
+			v[i] = ls_arena_alloc((size_t)(i * 37 % 5000) + (i % 7 == 0 ? 70000 : 0), 16, &sl);
+			atomic_store(&sl.rec->gen, 5);
 		}
 		for (int i = 0; i < 200; i++) {
 			atomic_store(&ls_arena_rec(v[i])->gen, 0);

@@ -23,9 +23,10 @@ static void count(void *ctx, struct ls_stack *s)
 
 static void basics(void)
 {
-	void *a[3] = { (void *)0x1000, (void *)0x2000, (void *)0x3000 };
-	void *b[3] = { (void *)0x1000, (void *)0x2000, (void *)0x3001 };
-	void *c[2] = { (void *)0x1000, (void *)0x2000 };
+	/* one spare word each: ls_stack_intern stores the API after the frames */
+	void *a[4] = { (void *)0x1000, (void *)0x2000, (void *)0x3000 };
+	void *b[4] = { (void *)0x1000, (void *)0x2000, (void *)0x3001 };
+	void *c[3] = { (void *)0x1000, (void *)0x2000 };
 	struct ls_stack *s1, *s2, *s3, *s4;
 	struct ls_stack_totals t;
 	bool is_new;
@@ -83,7 +84,7 @@ static void memory_cap(void)
 	ls_stacks_open(9);
 	unsigned ok = 0, nomem = 0;
 	for (uintptr_t i = 1; i <= 5000; i++) {
-		void *f[8];
+		void *f[9];
 		for (int k = 0; k < 8; k++)
 			f[k] = (void *)(i * 64 + (uintptr_t)k);
 		struct ls_stack *s;

@@ -1,0 +1,477 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""bench/bench.py: leakscope against the native run and its peers, side by
+side, in one run on this machine. Writes bench/RESULTS.md.
+
+This machine is shared and noisy (speed drifts by up to 1.5x), so every
+figure is a ratio to the native run of the same round: each round runs the
+native baseline and then every configuration once, rounds repeat, and the
+table gives the median and the min-max of the per-round ratios.
+
+    bench/bench.py            the full run (about 10 minutes)
+    bench/bench.py --quick    a smaller run (about 1 minute)
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+LIB = os.path.join(BUILD, "libleakscope.so")
+MB = os.path.join(BUILD, "bench", "mallocbench")
+RB = os.path.join(BUILD, "bench", "reportbench")
+LIBDIR = "/usr/lib/x86_64-linux-gnu"
+JEMALLOC = os.path.join(LIBDIR, "libjemalloc.so.2")
+TCMALLOC = os.path.join(LIBDIR, "libtcmalloc.so.4")
+TMP = tempfile.mkdtemp(prefix="leakscope-bench.")
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def tool(name):
+    for d in ("/usr/bin", "/usr/sbin", "/bin"):
+        p = os.path.join(d, name)
+        if os.path.exists(p):
+            return p
+    return shutil.which(name)
+
+
+# ---------------------------------------------------------------- configs
+
+def ls_env(sampling=None, extra=None, under=None):
+    """Environment for leakscope, optionally over another allocator."""
+    env = {"LD_PRELOAD": LIB + (" " + under if under else ""), "LEAKSCOPE_PORT": "off"}
+    if sampling:
+        env["LEAKSCOPE_SAMPLING"] = str(sampling)
+    env.update(extra or {})
+    return env
+
+
+def mb_configs():
+    """(name, env, wrapper argv, ops scale, baseline) for mallocbench."""
+    hp = os.path.join(TMP, "gperf")
+    return [
+        ("leakscope, no window", ls_env(), None, 1, "native"),
+        ("leakscope sampling=1000", ls_env(1000), None, 1, "native"),
+        ("leakscope sampling=100", ls_env(100), None, 1, "native"),
+        ("leakscope sampling=1", ls_env(1), None, 1, "native"),
+        ("leakscope sampling=1, LEAKSCOPE_UNWIND=fp", ls_env(1, {"LEAKSCOPE_UNWIND": "fp"}),
+         None, 1, "native"),
+        ("heaptrack", {}, [tool("heaptrack"), "-o", os.path.join(TMP, "ht")], 1, "native"),
+        ("jemalloc prof, lg_prof_sample:19 (512 KiB)",
+         {"LD_PRELOAD": JEMALLOC, "MALLOC_CONF": "prof:true,lg_prof_sample:19"}, None, 1, "native"),
+        ("jemalloc prof, lg_prof_sample:0 (every allocation)",
+         {"LD_PRELOAD": JEMALLOC, "MALLOC_CONF": "prof:true,lg_prof_sample:0"}, None, 0.1, "native"),
+        ("gperftools heap profiler (tcmalloc + HEAPPROFILE)",
+         {"LD_PRELOAD": TCMALLOC, "HEAPPROFILE": hp}, None, 0.02, "native"),
+        ("valgrind memcheck", {}, [tool("valgrind"), "-q", "--tool=memcheck", "--leak-check=no"],
+         0.02, "native"),
+        # The same over jemalloc as the allocator underneath.
+        ("jemalloc (no profiling)", {"LD_PRELOAD": JEMALLOC}, None, 1, "native"),
+        ("jemalloc + leakscope, no window", ls_env(under=JEMALLOC), None, 1, "jemalloc"),
+        ("jemalloc + leakscope sampling=1000", ls_env(1000, under=JEMALLOC), None, 1, "jemalloc"),
+        ("jemalloc + leakscope sampling=100", ls_env(100, under=JEMALLOC), None, 1, "jemalloc"),
+        ("jemalloc + leakscope sampling=1", ls_env(1, under=JEMALLOC), None, 1, "jemalloc"),
+    ]
+
+
+LINE = re.compile(r"seconds=([0-9.]+) ops_per_sec=([0-9.]+) maxrss_kb=([0-9]+)")
+
+
+def run_mb(env, wrapper, threads, ops):
+    e = dict(os.environ)
+    e.update(env)
+    argv = (wrapper or []) + [MB, "-t", str(threads), "-n", str(ops)]
+    r = subprocess.run(argv, env=e, capture_output=True, text=True, timeout=900)
+    m = LINE.search(r.stdout)
+    if not m:
+        raise RuntimeError("mallocbench failed under %s: %s" % (argv[:3], r.stderr[-500:]))
+    return {"seconds": float(m.group(1)), "rss_kb": int(m.group(3))}
+
+
+def mallocbench_group(threads, ops, rounds):
+    """Per config: list of (time ratio, rss ratio) against its baseline."""
+    configs = mb_configs()
+    ratios = {c[0]: [] for c in configs}
+    for rnd in range(rounds):
+        base = {}  # (baseline, scale) -> result of this round
+        for scale in sorted({c[3] for c in configs}, reverse=True):
+            n = max(1000, int(ops * scale))
+            base[("native", scale)] = run_mb({}, None, threads, n)
+            base[("jemalloc", scale)] = run_mb({"LD_PRELOAD": JEMALLOC}, None, threads, n)
+        for name, env, wrapper, scale, against in configs:
+            n = max(1000, int(ops * scale))
+            res = run_mb(env, wrapper, threads, n)
+            b = base[(against, scale)]
+            ratios[name].append((res["seconds"] / b["seconds"], res["rss_kb"] / b["rss_kb"]))
+        log("  mallocbench %dT round %d/%d done" % (threads, rnd + 1, rounds))
+    return configs, ratios
+
+
+# ---------------------------------------------------------------- redis
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_redis(port, proc):
+    for _ in range(400):
+        r = subprocess.run([tool("redis-cli"), "-p", str(port), "ping"], capture_output=True,
+                           text=True)
+        if r.stdout.strip() == "PONG":
+            return
+        if proc.poll() is not None:
+            raise RuntimeError("redis-server exited")
+        time.sleep(0.025)
+    raise RuntimeError("redis-server did not start")
+
+
+def redis_run(cfg, requests):
+    """Starts redis-server under cfg, runs redis-benchmark, returns the mean
+    requests per second over the four tests."""
+    name, env, wrapper, window = cfg
+    port = free_port()
+    e = dict(os.environ)
+    e.update(env)
+    pf = os.path.join(TMP, "redis.port")
+    if os.path.exists(pf):
+        os.unlink(pf)
+    if "LD_PRELOAD" in env and LIB in env["LD_PRELOAD"]:
+        e.update({"LEAKSCOPE_PORT": "0", "LEAKSCOPE_PORT_FILE": pf})
+    argv = (wrapper or []) + [tool("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no", "--daemonize", "no"]
+    proc = subprocess.Popen(argv, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_redis(port, proc)
+        if window:
+            ctl = open(pf).read().strip()
+            subprocess.run(["curl", "-sf", "http://127.0.0.1:%s/leak-on?sampling=%d" % (ctl, window)],
+                           check=True, capture_output=True)
+        r = subprocess.run([tool("redis-benchmark"), "-p", str(port), "-q", "-t", "set,get,lpush,lpop",
+                            "-d", "100", "-c", "50", "-n", str(requests), "--csv"],
+                           capture_output=True, text=True, timeout=600)
+        rps = [float(row.split(",")[1].strip('"')) for row in r.stdout.splitlines()
+               if row.startswith('"') and not row.startswith('"test"')]
+        if len(rps) != 4:
+            raise RuntimeError("redis-benchmark output: %r" % r.stdout[-300:])
+        return statistics.mean(rps)
+    finally:
+        subprocess.run([tool("redis-cli"), "-p", str(port), "shutdown", "nosave"], capture_output=True)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def redis_group(requests, rounds):
+    configs = [
+        ("leakscope, no window", ls_env(), None, 0),
+        ("leakscope sampling=500", ls_env(), None, 500),
+        ("leakscope sampling=1", ls_env(), None, 1),
+        ("heaptrack", {}, [tool("heaptrack"), "-o", os.path.join(TMP, "ht-redis")], 0),
+    ]
+    ratios = {c[0]: [] for c in configs}
+    native_rps = []
+    for rnd in range(rounds):
+        base = redis_run(("native", {}, None, 0), requests)
+        native_rps.append(base)
+        for cfg in configs:
+            ratios[cfg[0]].append(redis_run(cfg, requests) / base)
+        log("  redis round %d/%d done (native %.0f req/s)" % (rnd + 1, rounds, base))
+    return configs, ratios, native_rps
+
+
+# ---------------------------------------------------------------- report latency, memory
+
+class Host:
+    """reportbench under the preload, with its control port."""
+
+    def __init__(self, sampling):
+        self.pf = os.path.join(TMP, "rb.port")
+        if os.path.exists(self.pf):
+            os.unlink(self.pf)
+        e = dict(os.environ, **ls_env(sampling, {"LEAKSCOPE_PORT": "0",
+                                                  "LEAKSCOPE_PORT_FILE": self.pf}))
+        self.p = subprocess.Popen([RB], env=e, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True, bufsize=1)
+        for _ in range(400):
+            if os.path.exists(self.pf) and open(self.pf).read().strip().isdigit():
+                break
+            time.sleep(0.025)
+        self.url = "http://127.0.0.1:%s" % open(self.pf).read().strip()
+
+    def cmd(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+        out = []
+        while True:
+            l = self.p.stdout.readline().strip()
+            if l == "done" or not l:
+                return out
+            out.append(l)
+
+    def get(self, path):
+        t0 = time.monotonic()
+        r = subprocess.run(["curl", "-sf", self.url + path], capture_output=True, text=True)
+        return time.monotonic() - t0, r.stdout
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.p.pid) as f:
+            for l in f:
+                if l.startswith("VmRSS:"):
+                    return int(l.split()[1])
+        return 0
+
+    def close(self):
+        self.cmd("quit")
+        self.p.wait(timeout=60)
+
+
+def probe_line(out):
+    m = re.search(r"ops=(\d+) max_ns=(\d+) p999_ns=(\d+)", " ".join(out))
+    return {"ops": int(m.group(1)), "max_ms": int(m.group(2)) / 1e6, "p999_us": int(m.group(3)) / 1e3}
+
+
+def report_latency(n, rounds):
+    rows = []
+    for _ in range(rounds):
+        h = Host(1)
+        try:
+            h.cmd("fill %d" % n)
+            st = json.loads(h.get("/leak-status")[1])
+            # A quiet second first: the stall this VM shows without any report.
+            h.cmd("probe start")
+            time.sleep(1.0)
+            quiet = probe_line(h.cmd("probe stop"))
+            h.cmd("probe start")
+            time.sleep(0.2)
+            secs, text = h.get("/leak-off")
+            time.sleep(0.2)
+            busy = probe_line(h.cmd("probe stop"))
+            ok = text.rstrip().endswith("stacks") and "end: " in text
+            rows.append({"tracked": st["live_tracked"], "leak_off_s": secs, "complete": ok,
+                         "stall_ms": busy["max_ms"], "quiet_stall_ms": quiet["max_ms"],
+                         "p999_us": busy["p999_us"]})
+        finally:
+            h.close()
+    return rows
+
+
+def memory(n, stacks):
+    """Detector bytes per tracked allocation and per distinct stack."""
+    res = {}
+    h = Host(1)
+    try:
+        m0 = json.loads(h.get("/leak-status")[1])["memory_bytes"]
+        r0 = h.rss_kb()
+        h.cmd("fill %d" % n)
+        st = json.loads(h.get("/leak-status")[1])
+        r1 = h.rss_kb()
+        res["tracked"] = st["live_tracked"]
+        res["status_per_alloc"] = (st["memory_bytes"] - m0) / st["live_tracked"]
+        # RSS also holds the 32-byte blocks themselves (as natively).
+        res["rss_per_alloc"] = (r1 - r0) * 1024 / st["live_tracked"]
+        m1 = st["memory_bytes"]
+        h.cmd("stacks %d" % stacks)
+        st2 = json.loads(h.get("/leak-status")[1])
+        res["stacks"] = st2["stacks"] - st["stacks"]
+        # Each new stack holds one block (and its record): take those off.
+        res["status_per_stack"] = ((st2["memory_bytes"] - m1) - stacks * res["status_per_alloc"]) \
+            / max(res["stacks"], 1)
+        res["rss_per_stack"] = ((h.rss_kb() - r1) * 1024 - stacks * res["rss_per_alloc"]) \
+            / max(res["stacks"], 1)
+        h.get("/leak-off")
+    finally:
+        h.close()
+    return res
+
+
+# ---------------------------------------------------------------- output
+
+def versions():
+    def out(argv):
+        try:
+            return subprocess.run(argv, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return "missing"
+
+    def deb(pkg):
+        v = out(["dpkg-query", "-W", "-f=${Version}", pkg])
+        return v or "missing"
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for l in f:
+            if l.startswith("model name"):
+                cpu = l.split(":", 1)[1].strip()
+                break
+    return [
+        ("machine", "%s, %d cores, %s" % (cpu, os.cpu_count(), platform.platform())),
+        ("gcc", out(["gcc", "-dumpfullversion"])),
+        ("glibc", deb("libc6")), ("libunwind", deb("libunwind8")),
+        ("jemalloc", deb("libjemalloc2")), ("heaptrack", deb("heaptrack")),
+        ("gperftools", deb("libgoogle-perftools4")), ("valgrind", deb("valgrind")),
+        ("redis", deb("redis-server")), ("leakscope", out(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])),
+    ]
+
+
+def fmt(vals):
+    return "%.3f (%.3f-%.3f)" % (statistics.median(vals), min(vals), max(vals))
+
+
+TARGETS = {
+    # config: (max time ratio, max rss ratio)
+    "leakscope, no window": (1.01, None),
+    "leakscope sampling=1000": (1.03, None),
+    "leakscope sampling=100": (1.10, None),
+    "leakscope sampling=1": (3.0, 2.0),
+}
+REDIS_TARGETS = {"leakscope, no window": 0.99, "leakscope sampling=500": 0.99,
+                 "leakscope sampling=1": 0.5}
+
+
+def write_results(args, groups, redis, latency, mem, took):
+    L = []
+    L.append("# leakscope benchmarks\n")
+    L.append("Written by `%s` on %s in %.0f s. Every figure is a ratio to the native run "
+             "of the same round (time: lower is better; redis: requests per second, higher "
+             "is better), as median (min-max) over %d rounds.\n"
+             % ("make bench-quick" if args.quick else "make bench",
+                time.strftime("%Y-%m-%d %H:%M"), took, args.rounds))
+    L.append("| | |\n|---|---|")
+    for k, v in versions():
+        L.append("| %s | %s |" % (k, v))
+    L.append("")
+    for threads, (configs, ratios) in groups:
+        L.append("## mallocbench, %d thread%s, %d ops per thread\n"
+                 % (threads, "s" if threads > 1 else "", args.ops))
+        L.append("`bench/mallocbench.c`: a ring of live blocks (mostly 16-512 B, some 4 KiB, "
+                 "rare 64 KiB), calloc and realloc mixed in, 8 frames deep, a small leak.\n")
+        L.append("| configuration | time ratio | peak RSS ratio | ops scale | against |")
+        L.append("|---|---|---|---|---|")
+        for name, env, wrapper, scale, against in configs:
+            t = [r[0] for r in ratios[name]]
+            m = [r[1] for r in ratios[name]]
+            L.append("| %s | %s | %s | %s | %s |" % (name, fmt(t), fmt(m),
+                                                     "1" if scale == 1 else "%g" % scale, against))
+        L.append("")
+    if redis:
+        configs, ratios, native = redis
+        L.append("## redis-server (Debian's, on jemalloc)\n")
+        L.append("`redis-benchmark -q -t set,get,lpush,lpop -d 100 -c 50 -n %d`, mean of the four "
+                 "tests; native: %.0f req/s (median).\n" % (args.redis_requests,
+                                                           statistics.median(native)))
+        L.append("| configuration | req/s ratio |")
+        L.append("|---|---|")
+        for c in configs:
+            L.append("| %s | %s |" % (c[0], fmt(ratios[c[0]])))
+        L.append("")
+    if latency:
+        L.append("## leak-off with %d tracked allocations\n" % latency[0]["tracked"])
+        L.append("A probe thread mallocs and frees without pause, timing every call, while the "
+                 "report is built and streamed. The quiet column is the same probe for one "
+                 "second with no report: this VM's own scheduling noise.\n")
+        L.append("| round | leak-off (s) | complete | longest malloc/free stall (ms) | "
+                 "p99.9 (us) | quiet stall (ms) |")
+        L.append("|---|---|---|---|---|---|")
+        for i, r in enumerate(latency):
+            L.append("| %d | %.3f | %s | %.2f | %.1f | %.2f |" % (i + 1, r["leak_off_s"], r["complete"],
+                                                                 r["stall_ms"], r["p999_us"],
+                                                                 r["quiet_stall_ms"]))
+        L.append("")
+    if mem:
+        L.append("## detector memory\n")
+        L.append("| measure | bytes |")
+        L.append("|---|---|")
+        L.append("| per tracked allocation, from /leak-status (%d tracked) | %.1f |"
+                 % (mem["tracked"], mem["status_per_alloc"]))
+        L.append("| per tracked allocation, from RSS (includes the 32-byte block itself) | %.1f |"
+                 % mem["rss_per_alloc"])
+        L.append("| per distinct stack, from /leak-status (%d stacks, 16 frames) | %.1f |"
+                 % (mem["stacks"], mem["status_per_stack"]))
+        L.append("| per distinct stack, from RSS | %.1f |" % mem["rss_per_stack"])
+        L.append("")
+    # The figures of the benchmarks issue, met or not.
+    L.append("## targets\n")
+    L.append("| figure | target | measured (median) | met |")
+    L.append("|---|---|---|---|")
+    for threads, (configs, ratios) in groups:
+        for name, (tmax, rmax) in TARGETS.items():
+            t = statistics.median(r[0] for r in ratios[name])
+            L.append("| mallocbench %dT %s, time | <= %.2fx | %.3fx | %s |"
+                     % (threads, name, tmax, t, "yes" if t <= tmax else "**no**"))
+            if rmax:
+                m = statistics.median(r[1] for r in ratios[name])
+                L.append("| mallocbench %dT %s, RSS | <= %.1fx | %.3fx | %s |"
+                         % (threads, name, rmax, m, "yes" if m <= rmax else "**no**"))
+        ht = statistics.median(r[0] for r in ratios["heaptrack"])
+        s1 = statistics.median(r[0] for r in ratios["leakscope sampling=1"])
+        L.append("| mallocbench %dT sampling=1 below heaptrack | < %.2fx | %.3fx | %s |"
+                 % (threads, ht, s1, "yes" if s1 < ht else "**no**"))
+    if redis:
+        for name, tmin in REDIS_TARGETS.items():
+            v = statistics.median(redis[1][name])
+            L.append("| redis %s, req/s | >= %.2fx | %.3fx | %s |" % (name, tmin, v,
+                                                                   "yes" if v >= tmin else "**no**"))
+    if latency:
+        worst = max(r["leak_off_s"] for r in latency)
+        stall = max(r["stall_ms"] for r in latency)
+        L.append("| leak-off with 1M tracked | < 2 s | %.3f s (worst) | %s |"
+                 % (worst, "yes" if worst < 2 else "**no**"))
+        L.append("| longest host malloc/free stall during leak-off | < 5 ms | %.2f ms (worst) | %s |"
+                 % (stall, "yes" if stall < 5 else "**no**"))
+    if mem:
+        L.append("| detector bytes per tracked allocation | <= 64 | %.1f | %s |"
+                 % (mem["status_per_alloc"], "yes" if mem["status_per_alloc"] <= 64 else "**no**"))
+    L.append("")
+    path = os.path.join(ROOT, "bench", "RESULTS.md")
+    with open(path, "w") as f:
+        f.write("\n".join(L))
+    log("wrote %s" % path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="the one-minute version")
+    ap.add_argument("--rounds", type=int)
+    ap.add_argument("--ops", type=int)
+    ap.add_argument("--no-redis", action="store_true")
+    args = ap.parse_args()
+    args.rounds = args.rounds or (3 if args.quick else 5)
+    args.ops = args.ops or (400000 if args.quick else 3000000)
+    args.redis_requests = 30000 if args.quick else 100000
+    start = time.monotonic()
+    groups = []
+    for threads in (1, 2):
+        log("mallocbench, %d thread(s)" % threads)
+        groups.append((threads, mallocbench_group(threads, args.ops, args.rounds)))
+    redis = None
+    if not args.no_redis:
+        log("redis")
+        redis = redis_group(args.redis_requests, args.rounds)
+    log("report latency")
+    latency = report_latency(200000 if args.quick else 1000000, 1 if args.quick else 3)
+    log("memory")
+    mem = memory(200000 if args.quick else 1000000, 4096 if args.quick else 16384)
+    write_results(args, groups, redis, latency, mem, time.monotonic() - start)
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

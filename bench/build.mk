@@ -1,0 +1,16 @@
+# SPDX-License-Identifier: MIT
+# bench/: make bench (about 10 minutes) and make bench-quick (about 1).
+.PHONY: bench bench-quick bench-bins deps-bench
+BENCH_CFLAGS := -std=gnu11 -O2 -g -fno-omit-frame-pointer -Wall -Wextra -pthread
+bench-bins: all $(BUILD)/bench/mallocbench $(BUILD)/bench/reportbench
+$(BUILD)/bench/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+deps-bench:
+	@scripts/deps.sh bench
+bench: deps-bench
+	@$(MAKE) --no-print-directory bench-bins
+	@python3 bench/bench.py
+bench-quick: deps-bench
+	@$(MAKE) --no-print-directory bench-bins
+	@python3 bench/bench.py --quick
