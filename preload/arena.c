@@ -10,6 +10,7 @@
 #define SMALL_MAX     32768u
 #define NCLASSES      40
 #define CLASS_LARGE   0xffffu
+#define TAG_LARGE     0xffu    /* chunk-map tag of a large span; small: class + 1 */
 #define NONE          UINT32_MAX
 #define MAX_SPAN_CHUNKS 8
 
@@ -50,6 +51,7 @@ struct ls_class {
 	uint32_t slots_off;  /* offset of slot 0 from the span start */
 	uint32_t align;      /* guaranteed alignment of every slot */
 	uint32_t nempty;     /* fully free spans kept on the partial list */
+	uint64_t recip;      /* ceil(2^40 / size) */
 	struct ls_span *partial;
 } __attribute__((aligned(64)));
 
@@ -74,6 +76,7 @@ static void layout_class(struct ls_class *c, uint32_t size)
 	size_t best_waste = SIZE_MAX;
 
 	c->size = size;
+	c->recip = recip_of(size);
 	c->align = (uint32_t)lowest_bit(size);
 	if (c->align > LS_PAGE)
 		c->align = LS_PAGE;
@@ -109,6 +112,7 @@ void ls_arena_init(void)
 			layout_class(&classes[i++], base + q * (base / 4));
 	for (i = 0; i < NCLASSES; i++)
 		ls_lock_reset(&classes[i].lock);
+	ls_tcache_init();
 	arena_ready = true;
 }
 
@@ -159,13 +163,13 @@ static struct ls_span *span_new(unsigned ci)
 	s->free_head = NONE;
 	atomic_store_explicit(&s->fresh, 0, memory_order_relaxed);
 	s->slot_size = c->size;
-	s->recip = recip_of(c->size);
+	s->recip = c->recip;
 	s->slots = (uintptr_t)s + c->slots_off;
 	s->next = s->prev = NULL;
 	/* A reused run may hold old records: clear them before scans see it. */
 	memset(s->recs, 0, (size_t)c->nslots * sizeof(struct ls_rec));
 	atomic_fetch_add_explicit(&meta_bytes, c->slots_off, memory_order_relaxed);
-	ls_region_map_span(s, c->nchunks);
+	ls_region_map_span(s, c->nchunks, ci + 1);
 	span_end_rewrite(s);
 	return s;
 }
@@ -217,71 +221,141 @@ static void *large_alloc(size_t size, size_t align, struct ls_slot *slot)
 	s->slots = (uintptr_t)s + off;
 	memset(&s->recs[0], 0, sizeof(struct ls_rec));
 	atomic_fetch_add_explicit(&meta_bytes, LS_PAGE, memory_order_relaxed);
-	ls_region_map_span(s, nchunks);
+	ls_region_map_span(s, nchunks, TAG_LARGE);
 	span_end_rewrite(s);
-	*slot = (struct ls_slot){ s, 0, &s->recs[0] };
+	*slot = (struct ls_slot){ s, 0, CLASS_LARGE, &s->recs[0], (void *)s->slots };
 	return (void *)s->slots;
+}
+
+unsigned ls_arena_class(size_t size, size_t align)
+{
+	unsigned ci = class_of(size);
+	while (ci < NCLASSES && classes[ci].align < align)
+		ci++;
+	return ci;
+}
+
+unsigned ls_arena_pop_batch(unsigned ci, void **out, unsigned want)
+{
+	struct ls_class *c = &classes[ci];
+	struct ls_span *s;
+	unsigned got = 0;
+
+	ls_lock(&c->lock);
+	while (got < want) {
+		if (!(s = c->partial)) {
+			if (got)
+				break;
+			/* Map a new span without the lock: it takes a syscall. */
+			ls_unlock(&c->lock);
+			struct ls_span *fresh = span_new(ci);
+			if (!fresh)
+				return 0;
+			ls_lock(&c->lock);
+			partial_push(c, fresh);
+			c->nempty++;
+			continue;
+		}
+		if (s->nfree == s->nslots)
+			c->nempty--;
+		uint32_t idx;
+		if (s->free_head != NONE) {
+			idx = s->free_head;
+			s->free_head = (uint32_t)s->recs[idx].t_ns;
+		} else {
+			idx = atomic_load_explicit(&s->fresh, memory_order_relaxed);
+			atomic_store_explicit(&s->fresh, idx + 1, memory_order_release);
+		}
+		if (--s->nfree == 0)
+			partial_remove(c, s);
+		out[got++] = (void *)(s->slots + (uintptr_t)idx * c->size);
+	}
+	ls_unlock(&c->lock);
+	return got;
+}
+
+void ls_arena_push_batch(unsigned ci, void *const *slots, unsigned n)
+{
+	struct ls_class *c = &classes[ci];
+	struct ls_span *give[16];
+	unsigned ngive = 0;
+
+	ls_lock(&c->lock);
+	for (unsigned k = 0; k < n; k++) {
+		struct ls_slot sl;
+		if (!ls_arena_locate(slots[k], &sl))
+			continue;
+		struct ls_span *s = sl.span;
+		s->recs[sl.idx].t_ns = s->free_head;
+		s->free_head = sl.idx;
+		if (s->nfree++ == 0)
+			partial_push(c, s);
+		if (s->nfree != s->nslots)
+			continue;
+		/* Keep one empty span per class for reuse; return the rest. */
+		if (c->nempty >= 1 && ngive < sizeof(give) / sizeof(give[0])) {
+			partial_remove(c, s);
+			span_begin_rewrite(s);
+			s->magic = 0;
+			span_end_rewrite(s);
+			ls_region_unmap_span(s, s->nchunks);
+			give[ngive++] = s;
+		} else {
+			c->nempty++;
+		}
+	}
+	ls_unlock(&c->lock);
+	for (unsigned k = 0; k < ngive; k++) {
+		atomic_fetch_sub_explicit(&meta_bytes, c->slots_off, memory_order_relaxed);
+		ls_mem_uncharge(c->slots_off);
+		ls_region_give(give[k], c->nchunks);
+	}
 }
 
 void *ls_arena_alloc(size_t size, size_t align, struct ls_slot *slot)
 {
-	if (!arena_ready || size > ((uint64_t)1 << 40))
+	void *p;
+
+	if (!arena_ready || size > ((uint64_t)1 << 40) || align > LS_CHUNK)
 		return NULL;
-	if (align > LS_CHUNK)
-		return NULL;
-	unsigned ci = class_of(size);
-	while (ci < NCLASSES && classes[ci].align < align)
-		ci++;
+	unsigned ci = ls_arena_class(size, align);
 	if (ci >= NCLASSES)
 		return large_alloc(size, align, slot);
-
-	struct ls_class *c = &classes[ci];
-	struct ls_span *s;
-	uint32_t idx;
-
-	ls_lock(&c->lock);
-	while (!(s = c->partial)) {
-		ls_unlock(&c->lock);
-		struct ls_span *fresh = span_new(ci);
-		if (!fresh)
-			return NULL;
-		ls_lock(&c->lock);
-		partial_push(c, fresh);
-		c->nempty++;
-	}
-	if (s->nfree == s->nslots)
-		c->nempty--;
-	if (s->free_head != NONE) {
-		idx = s->free_head;
-		s->free_head = (uint32_t)s->recs[idx].t_ns;
-	} else {
-		idx = atomic_load_explicit(&s->fresh, memory_order_relaxed);
-		atomic_store_explicit(&s->fresh, idx + 1, memory_order_release);
-	}
-	if (--s->nfree == 0)
-		partial_remove(c, s);
-	ls_unlock(&c->lock);
-	*slot = (struct ls_slot){ s, idx, &s->recs[idx] };
-	return (void *)(s->slots + (uintptr_t)idx * s->slot_size);
+	if (ci < LS_TC_CLASSES)
+		p = ls_tcache_pop(ci);
+	else if (!ls_arena_pop_batch(ci, &p, 1))
+		p = NULL;
+	if (p && !ls_arena_locate(p, slot))
+		p = NULL; /* cannot happen: the slot was just handed out */
+	return p;
 }
 
+/* Finds the slot without reading the span header: the chunk map names the
+ * class, and the class gives the layout. */
 bool ls_arena_locate(const void *p, struct ls_slot *out)
 {
-	struct ls_span *s = ls_region_span_of(p);
+	uint32_t e = ls_region_entry(p);
+	uint64_t off, i = 0;
 
-	if (!s || s->magic != SPAN_MAGIC || (uintptr_t)p < s->slots)
+	if (unlikely(!e))
 		return false;
-	uint64_t off = (uintptr_t)p - s->slots, i = 0;
-	if (s->recip) {
-		i = (off * s->recip) >> RECIP_SHIFT;
-		if (i * s->slot_size != off)
-			return false; /* inside a slot, not at its start */
-	} else if (off) {
-		return false;
+	struct ls_span *s = ls_region_entry_span(e);
+	unsigned tag = e >> LS_REGION_TAG_SHIFT;
+	if (likely(tag != TAG_LARGE)) {
+		const struct ls_class *c = &classes[tag - 1];
+		uintptr_t slots = (uintptr_t)s + c->slots_off;
+		if ((uintptr_t)p < slots)
+			return false;
+		off = (uintptr_t)p - slots;
+		i = (off * c->recip) >> RECIP_SHIFT;
+		if (i * c->size != off || i >= c->nslots)
+			return false; /* not the start of a slot */
+		*out = (struct ls_slot){ s, (uint32_t)i, (uint16_t)(tag - 1), &s->recs[i], (void *)p };
+		return true;
 	}
-	if (i >= atomic_load_explicit(&s->fresh, memory_order_acquire))
+	if (s->magic != SPAN_MAGIC || (uintptr_t)p != s->slots)
 		return false;
-	*out = (struct ls_slot){ s, (uint32_t)i, &s->recs[i] };
+	*out = (struct ls_slot){ s, 0, CLASS_LARGE, &s->recs[0], (void *)p };
 	return true;
 }
 
@@ -299,13 +373,13 @@ struct ls_rec *ls_arena_rec(const void *p)
 
 size_t ls_arena_slot_size(const struct ls_slot *sl)
 {
-	return sl->span->slot_size;
+	return sl->cls == CLASS_LARGE ? sl->span->slot_size : classes[sl->cls].size;
 }
 
 size_t ls_arena_usable(const void *p)
 {
 	struct ls_slot sl;
-	return ls_arena_locate(p, &sl) ? sl.span->slot_size : 0;
+	return ls_arena_locate(p, &sl) ? ls_arena_slot_size(&sl) : 0;
 }
 
 void ls_arena_release(void *p)
@@ -317,42 +391,21 @@ void ls_arena_release(void *p)
 
 void ls_arena_free_slot(const struct ls_slot *sl)
 {
-	struct ls_span *s = sl->span, *give = NULL;
-	uint32_t idx = sl->idx;
+	struct ls_span *s = sl->span;
 
-	if (s->cls == CLASS_LARGE) {
+	if (sl->cls == CLASS_LARGE) {
 		span_begin_rewrite(s);
 		s->magic = 0;
 		span_end_rewrite(s);
+		ls_region_unmap_span(s, s->nchunks);
 		atomic_fetch_sub_explicit(&meta_bytes, LS_PAGE, memory_order_relaxed);
 		ls_mem_uncharge(LS_PAGE);
 		ls_region_give(s, s->nchunks);
 		return;
 	}
-	struct ls_class *c = &classes[s->cls];
-	ls_lock(&c->lock);
-	s->recs[idx].t_ns = s->free_head;
-	s->free_head = idx;
-	if (s->nfree++ == 0)
-		partial_push(c, s);
-	if (s->nfree == s->nslots) {
-		/* Keep one empty span per class for reuse; return the rest. */
-		if (c->nempty >= 1) {
-			partial_remove(c, s);
-			span_begin_rewrite(s);
-			s->magic = 0;
-			span_end_rewrite(s);
-			give = s;
-		} else {
-			c->nempty++;
-		}
-	}
-	ls_unlock(&c->lock);
-	if (give) {
-		atomic_fetch_sub_explicit(&meta_bytes, c->slots_off, memory_order_relaxed);
-		ls_mem_uncharge(c->slots_off);
-		ls_region_give(give, c->nchunks);
-	}
+	if (sl->cls < LS_TC_CLASSES && ls_tcache_push(sl->cls, sl->p))
+		return;
+	ls_arena_push_batch(sl->cls, &sl->p, 1);
 }
 
 uint64_t ls_arena_meta_bytes(void)

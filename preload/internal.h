@@ -57,6 +57,12 @@ static inline void ls_lock_reset(ls_lock_t *l)
 /* ------------------------------------------------------------------ */
 /* sampler.c (defines it): per-thread state, one initial-exec struct.  */
 
+/* The per-thread cache of free sampled slots (tcache.c): the classes up
+ * to 512 bytes, a few slots each, so most sampled allocations and frees
+ * take no lock and touch no span header. */
+#define LS_TC_CLASSES 20
+#define LS_TC_DEPTH   16
+
 struct ls_tls {
 	int64_t  countdown; /* allocations left until the next sample */
 	uint32_t epoch;     /* window generation the countdown was drawn for */
@@ -65,6 +71,9 @@ struct ls_tls {
 	uintptr_t stack_lo; /* thread stack bounds for the fp unwinder */
 	uintptr_t stack_hi;
 	uint8_t  in_boot;   /* this thread is resolving the real functions */
+	uint8_t  tc_state;  /* 0 unused, 1 in use, 2 thread exiting: bypass */
+	uint8_t  tc_n[LS_TC_CLASSES];
+	void    *tc_slot[LS_TC_CLASSES][LS_TC_DEPTH];
 };
 extern __thread struct ls_tls ls_tls LS_TLS;
 
@@ -187,20 +196,37 @@ void *ls_region_boot_area(size_t *size);
 void *ls_region_take(size_t nchunks);
 /* Gives chunks back; decommits them when the cache of free runs is big. */
 void ls_region_give(void *p, size_t nchunks);
-/* Marks [p, p + nchunks) as belonging to the span headed at p. */
-void ls_region_map_span(void *span, size_t nchunks);
-/* Per chunk of the range: the index of the span's head chunk + 1, or 0. */
+/* Marks [p, p + nchunks) as belonging to the span headed at p, with a tag
+ * (the arena's size class + 1, or 0xff for a large span). */
+void ls_region_map_span(void *span, size_t nchunks, unsigned tag);
+/* Clears them again, before the chunks are given back. */
+void ls_region_unmap_span(void *span, size_t nchunks);
+/* Per chunk of the range: tag << 24 | (index of the span's head chunk + 1),
+ * or 0 when no span holds the chunk. */
 extern uint32_t *ls_region_map;
+#define LS_REGION_TAG_SHIFT 24
+
+/* The chunk-map entry of p (inside the range), 0 for none. */
+static inline uint32_t ls_region_entry(const void *p)
+{
+	if (unlikely(!ls_region_map))
+		return 0;
+	uintptr_t idx = ((uintptr_t)p - ls_arena_lo) >> LS_CHUNK_SHIFT;
+	return atomic_load_explicit((_Atomic uint32_t *)&ls_region_map[idx],
+				    memory_order_acquire);
+}
+
+static inline void *ls_region_entry_span(uint32_t e)
+{
+	uintptr_t head = (e & ((1u << LS_REGION_TAG_SHIFT) - 1)) - 1;
+	return (void *)(ls_arena_lo + (head << LS_CHUNK_SHIFT));
+}
 
 /* The span head of the chunk holding p (inside the range), or NULL. */
 static inline void *ls_region_span_of(const void *p)
 {
-	if (unlikely(!ls_region_map))
-		return NULL;
-	uintptr_t idx = ((uintptr_t)p - ls_arena_lo) >> LS_CHUNK_SHIFT;
-	uint32_t h = atomic_load_explicit((_Atomic uint32_t *)&ls_region_map[idx],
-					  memory_order_acquire);
-	return h ? (void *)(ls_arena_lo + ((uintptr_t)(h - 1) << LS_CHUNK_SHIFT)) : NULL;
+	uint32_t e = ls_region_entry(p);
+	return e ? ls_region_entry_span(e) : NULL;
 }
 /* First chunk that can head a span, and the end of the chunks ever taken:
  * the bounds of a scan. 0 when the range is not reserved. */
@@ -227,11 +253,14 @@ struct ls_rec {
 };
 
 struct ls_span;
-/* Where a block lives: its span, index and record. */
+/* Where a block lives: its span, index, size class (0xffff: a large span
+ * of its own), record and address. */
 struct ls_slot {
 	struct ls_span *span;
 	uint32_t idx;
+	uint16_t cls;
 	struct ls_rec *rec;
+	void *p;
 };
 
 void ls_arena_init(void);
@@ -244,8 +273,16 @@ bool ls_arena_locate(const void *p, struct ls_slot *slot);
 /* The same, and the slot holds a live block (its record's gen != 0). */
 bool ls_arena_find(const void *p, struct ls_slot *slot);
 size_t ls_arena_slot_size(const struct ls_slot *slot);
-/* Returns a slot to its span. */
+/* Returns a slot to the thread's cache or to its span. */
 void ls_arena_free_slot(const struct ls_slot *slot);
+/* The size class serving size bytes at align, or one past the last small
+ * class for a large block. */
+unsigned ls_arena_class(size_t size, size_t align);
+/* Takes up to want free slots of class ci under one lock, mapping a new
+ * span when none has room. Returns how many (0: range or cap full). */
+unsigned ls_arena_pop_batch(unsigned ci, void **out, unsigned want);
+/* Gives n slots of class ci back to their spans under one lock. */
+void ls_arena_push_batch(unsigned ci, void *const *slots, unsigned n);
 /* The same three by pointer, for tests and rare paths. */
 struct ls_rec *ls_arena_rec(const void *p);
 size_t ls_arena_usable(const void *p);
@@ -259,6 +296,18 @@ uint64_t ls_arena_meta_bytes(void);
 void ls_arena_lock_all(void);
 void ls_arena_unlock_all(void);
 void ls_arena_reinit_locks(void);
+
+/* ------------------------------------------------------------------ */
+/* tcache.c: the per-thread cache of free slots.                       */
+
+/* Registers the thread-exit flush. Call once at start. */
+void ls_tcache_init(void);
+/* A free slot of class ci (< LS_TC_CLASSES), refilling from the spans
+ * when empty. NULL when the arena has none to give. */
+void *ls_tcache_pop(unsigned ci);
+/* Keeps a freed slot of class ci. false when this thread cannot cache
+ * (it is exiting): the caller gives the slot back to its span. */
+bool ls_tcache_push(unsigned ci, void *slot);
 
 /* ------------------------------------------------------------------ */
 /* stacks.c: the lock-striped table of interned stacks.                */

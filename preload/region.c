@@ -57,7 +57,8 @@ bool ls_region_reserve(void)
 		return R.base != 0;
 	}
 	/* 64 GiB of address space costs nothing until touched; shrink when a
-	 * ulimit -v forbids it. */
+	 * ulimit -v forbids it. The chunk map's entries hold a head chunk
+	 * index below 2^24: at most 1 TiB. */
 	for (size_t size = (size_t)64 << 30; size >= ((size_t)1 << 30); size >>= 1) {
 		char *raw = map_range(size + LS_CHUNK, PROT_NONE);
 		if (!raw)
@@ -194,13 +195,23 @@ void ls_region_give(void *p, size_t nchunks)
 	ls_unlock(&R.lock);
 }
 
-void ls_region_map_span(void *span, size_t nchunks)
+void ls_region_map_span(void *span, size_t nchunks, unsigned tag)
+{
+	size_t head = ((uintptr_t)span - R.base) >> LS_CHUNK_SHIFT;
+	uint32_t e = (uint32_t)(head + 1) | (uint32_t)tag << LS_REGION_TAG_SHIFT;
+
+	for (size_t i = 0; i < nchunks; i++)
+		atomic_store_explicit((_Atomic uint32_t *)&R.chunkmap[head + i], e,
+				      memory_order_release);
+}
+
+void ls_region_unmap_span(void *span, size_t nchunks)
 {
 	size_t head = ((uintptr_t)span - R.base) >> LS_CHUNK_SHIFT;
 
 	for (size_t i = 0; i < nchunks; i++)
-		atomic_store_explicit((_Atomic uint32_t *)&R.chunkmap[head + i],
-				      (uint32_t)(head + 1), memory_order_release);
+		atomic_store_explicit((_Atomic uint32_t *)&R.chunkmap[head + i], 0,
+				      memory_order_release);
 }
 
 

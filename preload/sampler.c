@@ -110,17 +110,32 @@ static uint64_t coarse_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The record's writer is the block's owner, so its seqlock needs ordered
+ * stores, not locked instructions. The sequence starts even: a double
+ * free racing on the same record can leave it odd. */
+static uint32_t rec_write_begin(struct ls_rec *r)
+{
+	uint32_t s = (atomic_load_explicit(&r->seq, memory_order_relaxed) + 1) | 1;
+	atomic_store_explicit(&r->seq, s, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	return s;
+}
+
+static void rec_write_end(struct ls_rec *r, uint32_t s)
+{
+	atomic_store_explicit(&r->seq, s + 1, memory_order_release);
+}
+
 static void rec_publish(struct ls_rec *r, uint32_t gen, uint64_t size,
 			unsigned stripe, struct ls_stack *st)
 {
-	atomic_fetch_add_explicit(&r->seq, 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
+	uint32_t s = rec_write_begin(r);
 	r->size = size;
 	r->stripe = stripe;
 	r->t_ns = coarse_ns();
 	r->stack = st;
 	atomic_store_explicit(&r->gen, gen, memory_order_relaxed);
-	atomic_fetch_add_explicit(&r->seq, 1, memory_order_release);
+	rec_write_end(r, s);
 }
 
 /* Tracks a new sampled block. NULL when it cannot; *dropped says whether
@@ -207,13 +222,13 @@ static void release_block(void *p, const struct ls_slot *sl)
 {
 	struct ls_rec *r = sl->rec;
 
-	atomic_fetch_add_explicit(&r->seq, 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
+	/* The exchange decides between two frees of the same block. */
+	uint32_t s = rec_write_begin(r);
 	uint32_t gen = atomic_exchange_explicit(&r->gen, 0, memory_order_relaxed);
 	uint64_t size = r->size;
 	unsigned stripe = r->stripe;
 	struct ls_stack *st = r->stack;
-	atomic_fetch_add_explicit(&r->seq, 1, memory_order_release);
+	rec_write_end(r, s);
 	if (!gen) {
 		invalid_free(p); /* lost a race with another free of p */
 		return;

@@ -57,15 +57,23 @@ static size_t stack_size(unsigned n)
 	return sizeof(struct ls_stack) + (n + 1) * sizeof(void *);
 }
 
-/* One multiply-add per frame and one final mix: return addresses differ
- * in their low and middle bits, which the multiplies carry up, and the
- * final fold brings the high bits down for uthash's 32-bit buckets. */
+/* One multiply per frame, in two independent lanes so the multiplies
+ * overlap, and one final mix: return addresses differ in their low and
+ * middle bits, which the multiplies carry up; the final fold brings the
+ * high bits down for uthash's 32-bit buckets. */
 uint64_t ls_stack_hash(void *const *frames, unsigned n, unsigned api)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ n ^ ((uint64_t)api << 40);
+	const uint64_t k = 0xff51afd7ed558ccdull;
+	uint64_t a = 0x9e3779b97f4a7c15ull ^ n, b = 0x2545f4914f6cdd1dull ^ api;
+	unsigned i = 0;
 
-	for (unsigned i = 0; i < n; i++)
-		h = (h ^ (uint64_t)(uintptr_t)frames[i]) * 0xff51afd7ed558ccdull;
+	for (; i + 1 < n; i += 2) {
+		a = (a ^ (uint64_t)(uintptr_t)frames[i]) * k;
+		b = (b ^ (uint64_t)(uintptr_t)frames[i + 1]) * k;
+	}
+	if (i < n)
+		a = (a ^ (uint64_t)(uintptr_t)frames[i]) * k;
+	uint64_t h = a ^ (b >> 31 | b << 33);
 	h ^= h >> 29;
 	h *= 0xc4ceb9fe1a85ec53ull;
 	return h ^ (h >> 32);
