@@ -120,6 +120,43 @@ def mallocbench_group(threads, ops, rounds):
     return configs, ratios
 
 
+# ---------------------------------------------------------------- callgrind
+
+def instructions(env, ops):
+    """Instructions the whole process executes, counted by callgrind."""
+    out = os.path.join(TMP, "cg.%p.out")
+    for f in os.listdir(TMP):
+        if f.startswith("cg."):
+            os.unlink(os.path.join(TMP, f))
+    e = dict(os.environ)
+    e.update(env)
+    argv = [tool("valgrind"), "--tool=callgrind", "--trace-children=yes",
+            "--callgrind-out-file=" + out, "env"] + ["%s=%s" % kv for kv in env.items()] + \
+           [MB, "-n", str(ops)]
+    subprocess.run(argv, capture_output=True, timeout=900)
+    best = 0
+    for f in os.listdir(TMP):
+        if f.startswith("cg."):
+            with open(os.path.join(TMP, f)) as fh:
+                for l in fh:
+                    if l.startswith("totals:"):
+                        best = max(best, int(l.split()[1]))
+    return best
+
+
+def instruction_group(ops):
+    """Marginal instructions per operation, (I(2n) - I(n)) / n, which
+    leaves out start-up (loading libunwind, say): deterministic, whatever
+    the machine is doing."""
+    configs = [("native", {})] + [(n, e) for n, e, w, s, a in mb_configs()
+                                  if n.startswith("leakscope")]
+    per = {}
+    for name, env in configs:
+        per[name] = (instructions(env, 2 * ops) - instructions(env, ops)) / ops
+        log("  callgrind %s: %.1f instructions per op" % (name, per[name]))
+    return per
+
+
 # ---------------------------------------------------------------- redis
 
 def free_port():
@@ -346,14 +383,14 @@ REDIS_TARGETS = {"leakscope, no window": 0.99, "leakscope sampling=500": 0.99,
                  "leakscope sampling=1": 0.5}
 
 
-def write_results(args, groups, redis, latency, mem, took):
+def write_results(args, groups, redis, latency, mem, instr, took):
     L = []
     L.append("# leakscope benchmarks\n")
     L.append("Written by `%s` on %s in %.0f s. Every figure is a ratio to the native run "
              "of the same round (time: lower is better; redis: requests per second, higher "
-             "is better), as median (min-max) over %d rounds.\n"
+             "is better), as median (min-max) over %d rounds (redis: %d).\n"
              % ("make bench-quick" if args.quick else "make bench",
-                time.strftime("%Y-%m-%d %H:%M"), took, args.rounds))
+                time.strftime("%Y-%m-%d %H:%M"), took, args.rounds, args.redis_rounds))
     L.append("| | |\n|---|---|")
     for k, v in versions():
         L.append("| %s | %s |" % (k, v))
@@ -370,6 +407,18 @@ def write_results(args, groups, redis, latency, mem, took):
             m = [r[1] for r in ratios[name]]
             L.append("| %s | %s | %s | %s | %s |" % (name, fmt(t), fmt(m),
                                                      "1" if scale == 1 else "%g" % scale, against))
+        L.append("")
+    if instr:
+        L.append("## instructions per mallocbench operation (callgrind, 1 thread)\n")
+        L.append("Timing on this VM drifts by up to 1.5x between runs, which drowns "
+                 "differences of a few percent; callgrind's instruction counts do not drift. "
+                 "Marginal count per operation, start-up excluded. An instruction is not a "
+                 "cycle: the hooks add cheap, well-predicted ones, while native malloc's "
+                 "cost is mostly memory stalls.\n")
+        L.append("| configuration | instructions per op | ratio |")
+        L.append("|---|---|---|")
+        for name, v in instr.items():
+            L.append("| %s | %.1f | %.4f |" % (name, v, v / instr["native"]))
         L.append("")
     if redis:
         configs, ratios, native = redis
@@ -453,9 +502,12 @@ def main():
     ap.add_argument("--ops", type=int)
     ap.add_argument("--no-redis", action="store_true")
     args = ap.parse_args()
-    args.rounds = args.rounds or (3 if args.quick else 5)
-    args.ops = args.ops or (400000 if args.quick else 3000000)
-    args.redis_requests = 30000 if args.quick else 100000
+    # Many short rounds beat a few long ones on a machine whose speed
+    # drifts: the median of per-round ratios converges faster.
+    args.rounds = args.rounds or (3 if args.quick else 9)
+    args.ops = args.ops or (400000 if args.quick else 1500000)
+    args.redis_requests = 20000 if args.quick else 50000
+    args.redis_rounds = 2 if args.quick else 7
     start = time.monotonic()
     groups = []
     for threads in (1, 2):
@@ -464,12 +516,16 @@ def main():
     redis = None
     if not args.no_redis:
         log("redis")
-        redis = redis_group(args.redis_requests, args.rounds)
+        redis = redis_group(args.redis_requests, args.redis_rounds)
+    instr = None
+    if not args.quick:
+        log("callgrind")
+        instr = instruction_group(100000)
     log("report latency")
     latency = report_latency(200000 if args.quick else 1000000, 1 if args.quick else 3)
     log("memory")
     mem = memory(200000 if args.quick else 1000000, 4096 if args.quick else 16384)
-    write_results(args, groups, redis, latency, mem, time.monotonic() - start)
+    write_results(args, groups, redis, latency, mem, instr, time.monotonic() - start)
     shutil.rmtree(TMP, ignore_errors=True)
 
 

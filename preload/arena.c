@@ -425,7 +425,6 @@ static bool read_rec(struct ls_rec *r, uint32_t gen, struct ls_rec *out)
 		if (g != gen)
 			return false;
 		out->size = r->size;
-		out->stripe = r->stripe;
 		out->t_ns = r->t_ns;
 		out->stack = r->stack;
 		atomic_thread_fence(memory_order_acquire);
@@ -461,9 +460,27 @@ void ls_arena_scan(uint32_t gen, ls_rec_fn fn, void *ctx)
 			 * belong to another layout. */
 			if (atomic_load_explicit(&s->version, memory_order_acquire) != v)
 				break;
-			fn(ctx, r.stack, (uint16_t)r.stripe, r.size, r.t_ns);
+			fn(ctx, r.stack, r.size, r.t_ns);
 		}
 	}
+}
+
+static void add_live(void *ctx, struct ls_stack *st, uint64_t size, uint64_t t_ns)
+{
+	uint64_t *sum = ctx;
+	(void)st;
+	(void)t_ns;
+	sum[0]++;
+	sum[1] += size;
+}
+
+void ls_arena_live(uint32_t gen, uint64_t *count, uint64_t *bytes)
+{
+	uint64_t sum[2] = { 0, 0 };
+	if (gen)
+		ls_arena_scan(gen, add_live, sum);
+	*count = sum[0];
+	*bytes = sum[1];
 }
 
 void ls_arena_lock_all(void)

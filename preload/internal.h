@@ -63,6 +63,16 @@ static inline void ls_lock_reset(ls_lock_t *l)
 #define LS_TC_CLASSES 20
 #define LS_TC_DEPTH   16
 
+/* The per-thread memo of recently interned stacks (stacks.c), keyed by a
+ * 128-bit hash: a repeated stack is found without a lock, and without
+ * touching the shared entry. */
+#define LS_MEMO 32
+struct ls_memo {
+	uint64_t h1, h2;
+	struct ls_stack *st;
+	uint32_t gen;
+};
+
 struct ls_tls {
 	int64_t  countdown; /* allocations left until the next sample */
 	uint32_t epoch;     /* window generation the countdown was drawn for */
@@ -72,8 +82,10 @@ struct ls_tls {
 	uintptr_t stack_hi;
 	uint8_t  in_boot;   /* this thread is resolving the real functions */
 	uint8_t  tc_state;  /* 0 unused, 1 in use, 2 thread exiting: bypass */
+	uint8_t  shard;     /* sample-counter shard + 1; 0 until assigned */
 	uint8_t  tc_n[LS_TC_CLASSES];
 	void    *tc_slot[LS_TC_CLASSES][LS_TC_DEPTH];
+	struct ls_memo memo[LS_MEMO];
 };
 extern __thread struct ls_tls ls_tls LS_TLS;
 
@@ -246,8 +258,7 @@ struct ls_stack;
 struct ls_rec {
 	_Atomic uint32_t seq;
 	_Atomic uint32_t gen;    /* window generation; 0 = slot is free */
-	uint64_t size : 48;      /* requested bytes */
-	uint64_t stripe : 16;    /* stack table stripe of stack */
+	uint64_t size;           /* requested bytes */
 	uint64_t t_ns;           /* CLOCK_MONOTONIC_COARSE at allocation */
 	struct ls_stack *stack;  /* interned stack; valid while gen is live */
 };
@@ -289,9 +300,11 @@ size_t ls_arena_usable(const void *p);
 void ls_arena_release(void *p);
 /* Calls fn on every record that is live in generation gen, reading each
  * under its seqlock. Takes each class lock only to read span headers. */
-typedef void (*ls_rec_fn)(void *ctx, struct ls_stack *stack, uint16_t stripe,
-			  uint64_t size, uint64_t t_ns);
+typedef void (*ls_rec_fn)(void *ctx, struct ls_stack *stack, uint64_t size,
+			  uint64_t t_ns);
 void ls_arena_scan(uint32_t gen, ls_rec_fn fn, void *ctx);
+/* Live blocks of generation gen and their bytes, by a scan. */
+void ls_arena_live(uint32_t gen, uint64_t *count, uint64_t *bytes);
 uint64_t ls_arena_meta_bytes(void);
 void ls_arena_lock_all(void);
 void ls_arena_unlock_all(void);
@@ -324,23 +337,27 @@ enum ls_api {
 const char *ls_api_name(unsigned api);
 
 struct ls_stack_totals {
-	uint64_t sampled, live_count, live_bytes, stacks;
+	uint64_t sampled, stacks;
 };
 
-/* 64-bit hash of a stack and its API; also picks its stripe. */
-uint64_t ls_stack_hash(void *const *frames, unsigned n, unsigned api);
+/* A stack's 128-bit hash (frames and API): h1 also picks its stripe and
+ * uthash bucket; both halves together key the per-thread memo, where a
+ * false match would take 2^-128. */
+struct ls_stack_key {
+	uint64_t h1, h2;
+};
+void ls_stack_hash(void *const *frames, unsigned n, unsigned api, struct ls_stack_key *k);
 /* Interns a stack (n <= LS_MAX_FRAMES_CAP frames, and the API it came
  * through; frames[n] must be writable: the API is stored there to form
- * the key without a copy) for window gen and counts one live allocation
- * of size bytes on it. Returns the stack's stripe (>= 0) on success; -ESTALE when
- * gen is no longer the open window; -ENOMEM when the memory cap is
- * reached. */
-int ls_stack_intern(void *const *frames, unsigned n, unsigned api, uint64_t hash,
-		    uint32_t gen, uint64_t size, struct ls_stack **out,
-		    bool *is_new);
+ * the key without a copy) for window gen, and counts one sample. 0 on
+ * success; -ESTALE when gen is no longer the open window; -ENOMEM when
+ * the memory cap is reached. The entry is an identity only: counts and
+ * bytes per stack come from the records (ls_arena_scan), so neither a
+ * repeated sample nor a free writes shared memory. */
+int ls_stack_intern(void *const *frames, unsigned n, unsigned api,
+		    const struct ls_stack_key *key, uint32_t gen,
+		    struct ls_stack **out, bool *is_new);
 /* Uncounts one live allocation; a no-op when gen has closed. */
-void ls_stack_release(uint16_t stripe, uint32_t gen, struct ls_stack *s,
-		      uint64_t size);
 unsigned ls_stack_frames(const struct ls_stack *s, void *const **frames);
 unsigned ls_stack_api(const struct ls_stack *s);
 /* Opens generation gen in every stripe, with zeroed counters. */
@@ -442,7 +459,7 @@ struct ls_window_info {
 	uint64_t sampling;
 	uint64_t start_mono_ns, start_real_ns, end_mono_ns;
 	uint64_t sampled, dropped;
-	uint64_t live_count, live_bytes, stacks; /* from the stack table */
+	uint64_t stacks;                         /* distinct stacks sampled */
 };
 /* Opens a window with one-in-n sampling. 0, -EINVAL (n out of range),
  * -EALREADY (already on). */

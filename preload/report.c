@@ -129,11 +129,9 @@ static bool agg_grow(struct ls_report *r, size_t cap)
 	return true;
 }
 
-static void on_record(void *ctx, struct ls_stack *st, uint16_t stripe,
-		      uint64_t size, uint64_t t_ns)
+static void on_record(void *ctx, struct ls_stack *st, uint64_t size, uint64_t t_ns)
 {
 	struct ls_report *r = ctx;
-	(void)stripe;
 
 	if (r->failed || !st)
 		return;

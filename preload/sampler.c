@@ -126,12 +126,10 @@ static void rec_write_end(struct ls_rec *r, uint32_t s)
 	atomic_store_explicit(&r->seq, s + 1, memory_order_release);
 }
 
-static void rec_publish(struct ls_rec *r, uint32_t gen, uint64_t size,
-			unsigned stripe, struct ls_stack *st)
+static void rec_publish(struct ls_rec *r, uint32_t gen, uint64_t size, struct ls_stack *st)
 {
 	uint32_t s = rec_write_begin(r);
 	r->size = size;
-	r->stripe = stripe;
 	r->t_ns = coarse_ns();
 	r->stack = st;
 	atomic_store_explicit(&r->gen, gen, memory_order_relaxed);
@@ -146,6 +144,7 @@ track(size_t size, size_t align, unsigned api, uint32_t gen, bool *dropped)
 {
 	void *buf[LS_MAX_FRAMES_CAP + LS_UNWIND_SLACK];
 	struct ls_slot slot;
+	struct ls_stack_key key;
 	struct ls_stack *st;
 	bool is_new;
 	unsigned n;
@@ -158,16 +157,16 @@ track(size_t size, size_t align, unsigned api, uint32_t gen, bool *dropped)
 	void *p = ls_arena_alloc(size, align, &slot);
 	if (!p)
 		return NULL;
-	int stripe = ls_stack_intern(frames, n, api, ls_stack_hash(frames, n, api), gen,
-				     size, &st, &is_new);
-	if (stripe < 0) {
-		*dropped = stripe != -ESTALE;
+	ls_stack_hash(frames, n, api, &key);
+	int rc = ls_stack_intern(frames, n, api, &key, gen, &st, &is_new);
+	if (rc < 0) {
+		*dropped = rc != -ESTALE;
 		ls_arena_free_slot(&slot);
 		return NULL;
 	}
 	if (unlikely(is_new))
 		ls_modules_cover(frames, n);
-	rec_publish(slot.rec, gen, size, (unsigned)stripe, st);
+	rec_publish(slot.rec, gen, size, st);
 	return p;
 }
 
@@ -225,15 +224,11 @@ static void release_block(void *p, const struct ls_slot *sl)
 	/* The exchange decides between two frees of the same block. */
 	uint32_t s = rec_write_begin(r);
 	uint32_t gen = atomic_exchange_explicit(&r->gen, 0, memory_order_relaxed);
-	uint64_t size = r->size;
-	unsigned stripe = r->stripe;
-	struct ls_stack *st = r->stack;
 	rec_write_end(r, s);
 	if (!gen) {
 		invalid_free(p); /* lost a race with another free of p */
 		return;
 	}
-	ls_stack_release((uint16_t)stripe, gen, st, size);
 	ls_arena_free_slot(sl);
 }
 

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* preload/stacks.c: interned stacks in a lock-striped hash (uthash per
- * stripe), each with the live count and bytes of its sampled blocks. */
+ * stripe). An entry is a stack's identity; what is live on it, and how
+ * many bytes, is read from the records. So a free never comes here, and a
+ * thread that samples a stack it sampled recently finds it in its own
+ * memo: only a new stack takes a stripe lock. */
 #include "internal.h"
 
 #include <errno.h>
@@ -16,10 +19,7 @@
 
 struct ls_stack {
 	UT_hash_handle hh;
-	uint64_t count;   /* live sampled blocks */
-	uint64_t bytes;   /* their requested bytes */
 	uint32_t nframes;
-	uint16_t stripe;
 	void *frames[];   /* the key: nframes frames, then the API */
 };
 
@@ -27,8 +27,16 @@ struct stripe {
 	ls_lock_t lock;
 	uint32_t gen;     /* open generation; 0 when no window is open */
 	struct ls_stack *head;
-	uint64_t sampled, live_count, live_bytes, nstacks;
+	uint64_t nstacks;
 } __attribute__((aligned(64)));
+
+/* Samples taken in the window, counted per thread shard so threads do not
+ * share the counter's cache line. */
+#define SHARDS 32
+static struct {
+	_Atomic uint64_t n;
+} __attribute__((aligned(64))) sampled[SHARDS];
+static _Atomic unsigned next_shard;
 
 /* Stacks of a closed window, kept readable for the reports that hold a
  * reference (report.c) until ls_stacks_collect. */
@@ -57,33 +65,68 @@ static size_t stack_size(unsigned n)
 	return sizeof(struct ls_stack) + (n + 1) * sizeof(void *);
 }
 
-/* One multiply per frame, in two independent lanes so the multiplies
- * overlap, and one final mix: return addresses differ in their low and
- * middle bits, which the multiplies carry up; the final fold brings the
- * high bits down for uthash's 32-bit buckets. */
-uint64_t ls_stack_hash(void *const *frames, unsigned n, unsigned api)
+static uint64_t fmix(uint64_t h)
 {
-	const uint64_t k = 0xff51afd7ed558ccdull;
-	uint64_t a = 0x9e3779b97f4a7c15ull ^ n, b = 0x2545f4914f6cdd1dull ^ api;
+	h ^= h >> 29;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 32;
+	h *= 0xff51afd7ed558ccdull;
+	return h ^ (h >> 29);
+}
+
+/* Each half of the key mixes every frame, through two multiply-xor lanes
+ * (even and odd frames) so four independent multiply chains overlap in
+ * the pipeline. A multiply by an odd constant is a bijection, so a single
+ * differing frame always changes its lane. */
+void ls_stack_hash(void *const *frames, unsigned n, unsigned api, struct ls_stack_key *key)
+{
+	const uint64_t k1 = 0xff51afd7ed558ccdull, k2 = 0x9e3779b97f4a7c15ull;
+	uint64_t a0 = 0x2545f4914f6cdd1dull ^ n, a1 = 0xbf58476d1ce4e5b9ull;
+	uint64_t b0 = 0x94d049bb133111ebull ^ api, b1 = 0xc4ceb9fe1a85ec53ull;
 	unsigned i = 0;
 
 	for (; i + 1 < n; i += 2) {
-		a = (a ^ (uint64_t)(uintptr_t)frames[i]) * k;
-		b = (b ^ (uint64_t)(uintptr_t)frames[i + 1]) * k;
+		uint64_t f = (uint64_t)(uintptr_t)frames[i], g = (uint64_t)(uintptr_t)frames[i + 1];
+		a0 = (a0 ^ f) * k1;
+		a1 = (a1 ^ g) * k1;
+		b0 = (b0 + (f >> 4 | f << 60)) * k2;
+		b1 = (b1 + (g >> 4 | g << 60)) * k2;
 	}
-	if (i < n)
-		a = (a ^ (uint64_t)(uintptr_t)frames[i]) * k;
-	uint64_t h = a ^ (b >> 31 | b << 33);
-	h ^= h >> 29;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	return h ^ (h >> 32);
+	if (i < n) {
+		uint64_t f = (uint64_t)(uintptr_t)frames[i];
+		a0 = (a0 ^ f) * k1;
+		b0 = (b0 + (f >> 4 | f << 60)) * k2;
+	}
+	key->h1 = fmix(a0 ^ (a1 >> 32 | a1 << 32) ^ (b0 >> 17 | b0 << 47));
+	key->h2 = fmix(b0 ^ (b1 >> 32 | b1 << 32) ^ api ^ (a1 >> 23 | a1 << 41));
 }
 
-int ls_stack_intern(void *const *frames, unsigned n, unsigned api, uint64_t hash,
-		    uint32_t gen, uint64_t size, struct ls_stack **out,
-		    bool *is_new)
+static void count_sample(struct ls_tls *t)
 {
-	unsigned si = (unsigned)(hash >> 56) % LS_STRIPES;
+	if (unlikely(!t->shard))
+		t->shard = (uint8_t)(1 + atomic_fetch_add_explicit(&next_shard, 1,
+								   memory_order_relaxed) % SHARDS);
+	atomic_fetch_add_explicit(&sampled[t->shard - 1].n, 1, memory_order_relaxed);
+}
+
+int ls_stack_intern(void *const *frames, unsigned n, unsigned api,
+		    const struct ls_stack_key *k, uint32_t gen,
+		    struct ls_stack **out, bool *is_new)
+{
+	struct ls_tls *t = &ls_tls;
+	struct ls_memo *m = &t->memo[k->h1 & (LS_MEMO - 1)];
+
+	*is_new = false;
+	/* A memo hit never dereferences the entry: it only hands its address
+	 * to the record. If the window closed meanwhile, the record carries
+	 * the closed generation and no later report reads it. */
+	if (likely(m->gen == gen && m->h1 == k->h1 && m->h2 == k->h2)) {
+		*out = m->st;
+		count_sample(t);
+		return 0;
+	}
+	unsigned hash = (unsigned)k->h1;
+	unsigned si = (unsigned)(k->h1 >> 56) % LS_STRIPES;
 	struct stripe *s = &stripes[si];
 	struct ls_stack *e = NULL;
 	void **key = (void **)frames;
@@ -92,13 +135,12 @@ int ls_stack_intern(void *const *frames, unsigned n, unsigned api, uint64_t hash
 
 	key[n] = (void *)(uintptr_t)api;
 
-	*is_new = false;
 	ls_lock(&s->lock);
 	if (s->gen != gen) {
 		ls_unlock(&s->lock);
 		return -ESTALE;
 	}
-	HASH_FIND_BYHASHVALUE(hh, s->head, key, keylen, (unsigned)hash, e);
+	HASH_FIND_BYHASHVALUE(hh, s->head, key, keylen, hash, e);
 	if (!e) {
 		e = ls_mem_alloc(stack_size(n), true);
 		if (!e) {
@@ -107,10 +149,8 @@ int ls_stack_intern(void *const *frames, unsigned n, unsigned api, uint64_t hash
 		}
 		memset(e, 0, sizeof(*e));
 		e->nframes = n;
-		e->stripe = (uint16_t)si;
 		memcpy(e->frames, key, keylen);
-		HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->head, e->frames, keylen,
-					    (unsigned)hash, e);
+		HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->head, e->frames, keylen, hash, e);
 		if (oomed_add) {
 			ls_unlock(&s->lock);
 			ls_mem_free(e, stack_size(n));
@@ -119,30 +159,11 @@ int ls_stack_intern(void *const *frames, unsigned n, unsigned api, uint64_t hash
 		s->nstacks++;
 		*is_new = true;
 	}
-	e->count++;
-	e->bytes += size;
-	s->sampled++;
-	s->live_count++;
-	s->live_bytes += size;
 	ls_unlock(&s->lock);
+	*m = (struct ls_memo){ k->h1, k->h2, e, gen };
+	count_sample(t);
 	*out = e;
-	return (int)si;
-}
-
-void ls_stack_release(uint16_t stripe, uint32_t gen, struct ls_stack *e,
-		      uint64_t size)
-{
-	struct stripe *s = &stripes[stripe % LS_STRIPES];
-
-	ls_lock(&s->lock);
-	/* A block of a closed window: its stack may be freed already. */
-	if (s->gen == gen && gen) {
-		e->count--;
-		e->bytes -= size;
-		s->live_count--;
-		s->live_bytes -= size;
-	}
-	ls_unlock(&s->lock);
+	return 0;
 }
 
 unsigned ls_stack_frames(const struct ls_stack *e, void *const **frames)
@@ -156,14 +177,21 @@ unsigned ls_stack_api(const struct ls_stack *e)
 	return (unsigned)(uintptr_t)e->frames[e->nframes];
 }
 
+static void reset_samples(void)
+{
+	for (unsigned i = 0; i < SHARDS; i++)
+		atomic_store_explicit(&sampled[i].n, 0, memory_order_relaxed);
+}
+
 void ls_stacks_open(uint32_t gen)
 {
+	reset_samples();
 	for (unsigned i = 0; i < LS_STRIPES; i++) {
 		struct stripe *s = &stripes[i];
 		ls_lock(&s->lock);
 		s->gen = gen;
 		s->head = NULL;
-		s->sampled = s->live_count = s->live_bytes = s->nstacks = 0;
+		s->nstacks = 0;
 		ls_unlock(&s->lock);
 	}
 }
@@ -183,9 +211,10 @@ void ls_stacks_close(void)
 		 * reading freed memory; counted in memory_bytes. */
 		s->head = NULL;
 		s->gen = 0;
-		s->sampled = s->live_count = s->live_bytes = s->nstacks = 0;
+		s->nstacks = 0;
 		ls_unlock(&s->lock);
 	}
+	reset_samples();
 	pthread_mutex_lock(&grave_lock);
 	if (g) {
 		g->gen = gen;
@@ -229,12 +258,11 @@ void ls_stacks_totals(struct ls_stack_totals *t)
 	for (unsigned i = 0; i < LS_STRIPES; i++) {
 		struct stripe *s = &stripes[i];
 		ls_lock(&s->lock);
-		t->sampled += s->sampled;
-		t->live_count += s->live_count;
-		t->live_bytes += s->live_bytes;
 		t->stacks += s->nstacks;
 		ls_unlock(&s->lock);
 	}
+	for (unsigned i = 0; i < SHARDS; i++)
+		t->sampled += atomic_load_explicit(&sampled[i].n, memory_order_relaxed);
 }
 
 void ls_stacks_each(uint32_t gen, void (*fn)(void *, struct ls_stack *), void *ctx)

@@ -15,16 +15,21 @@ static void field_u64(struct ls_buf *b, const char *key, uint64_t v)
 void ls_status_json(struct ls_buf *b)
 {
 	struct ls_window_info w;
+	uint64_t live = 0, live_bytes = 0;
 
 	ls_window_get(&w);
+	if (w.on) {
+		ls_sample_drain(); /* frees deferred by signal handlers */
+		ls_arena_live(w.gen, &live, &live_bytes);
+	}
 	ls_buf_str(b, w.on ? "{\"on\": true" : "{\"on\": false");
 	field_u64(b, "sampling", w.on ? w.sampling : 0);
 	ls_buf_str(b, ", \"window_seconds\": ");
 	ls_buf_fixed(b, w.on && w.end_mono_ns > w.start_mono_ns ?
 			w.end_mono_ns - w.start_mono_ns : 0, 3, 1000000000ull);
 	field_u64(b, "sampled", w.on ? w.sampled : 0);
-	field_u64(b, "live_tracked", w.on ? w.live_count : 0);
-	field_u64(b, "live_bytes", w.on ? w.live_bytes : 0);
+	field_u64(b, "live_tracked", live);
+	field_u64(b, "live_bytes", live_bytes);
 	field_u64(b, "stacks", w.on ? w.stacks : 0);
 	field_u64(b, "dropped", w.on ? w.dropped : 0);
 	field_u64(b, "memory_bytes", ls_mem_used());

@@ -73,8 +73,6 @@ static void fill_info(struct ls_window_info *info)
 	info->dropped = atomic_load(&W.dropped);
 	ls_stacks_totals(&t);
 	info->sampled = t.sampled;
-	info->live_count = t.live_count;
-	info->live_bytes = t.live_bytes;
 	info->stacks = t.stacks;
 }
 

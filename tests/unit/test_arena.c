@@ -49,10 +49,9 @@ static void sizes_and_overlap(void)
 	CHECK(!ls_arena_owns(&overlap) && !ls_arena_owns(NULL), "stack and NULL are not owned");
 }
 
-static void count_rec(void *ctx, struct ls_stack *st, uint16_t stripe, uint64_t size,
-		      uint64_t t)
+static void count_rec(void *ctx, struct ls_stack *st, uint64_t size, uint64_t t)
 {
-	(void)st; (void)stripe; (void)t;
+	(void)st; (void)t;
 	uint64_t *c = ctx;
 	c[0]++;
 	c[1] += size;
@@ -66,6 +65,9 @@ static void scan_and_release(void)
 	ls_arena_scan(5, count_rec, c);
 	CHECK(c[0] == NB && c[1] == want, "a scan finds every live record (%llu of %d)",
 	      (unsigned long long)c[0], NB);
+	uint64_t live, bytes;
+	ls_arena_live(5, &live, &bytes);
+	CHECK(live == NB && bytes == want, "ls_arena_live sums them");
 	c[0] = c[1] = 0;
 	ls_arena_scan(6, count_rec, c);
 	CHECK(c[0] == 0, "a scan of another generation finds none");
