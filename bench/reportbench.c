@@ -8,7 +8,9 @@
  *                   (a binary path of K's bits through two functions)
  *   probe start     start a thread that mallocs and frees without pause,
  *                   timing every call
- *   probe stop      stop it; prints "probe ops=N max_ns=M p999_ns=P"
+ *   probe stop      stop it; prints "probe ops=N max_ns=M p999_ns=P
+ *                   own_max_ns=O preempted=K": O is the longest call
+ *                   during which this thread was not preempted
  *   quit */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define NOINLINE __attribute__((noinline))
@@ -72,8 +75,8 @@ NOINLINE static void path_b(unsigned long k, int depth)
 
 static atomic_int probe_stop;
 static pthread_t probe_thread;
-static unsigned long probe_ops;
-static uint64_t probe_max;
+static unsigned long probe_ops, probe_preempted;
+static uint64_t probe_max, probe_own_max;
 static uint64_t probe_hist[64]; /* by log2 of nanoseconds */
 
 static uint64_t now_ns(void)
@@ -83,18 +86,33 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static long preemptions(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_THREAD, &ru);
+	return ru.ru_nivcsw;
+}
+
+/* Times each free+malloc; a slow one during which the kernel preempted
+ * this thread (an involuntary context switch) is counted apart from the
+ * stalls the allocator itself caused. */
 static void *probe(void *arg)
 {
 	void *ring[256] = { 0 };
 	(void)arg;
 	for (unsigned long i = 0; !atomic_load_explicit(&probe_stop, memory_order_relaxed); i++) {
 		unsigned k = (unsigned)(i & 255);
+		long c0 = preemptions();
 		uint64_t t0 = now_ns();
 		free(ring[k]);
 		ring[k] = malloc(16 + (i * 37) % 400);
 		uint64_t d = now_ns() - t0;
 		if (d > probe_max)
 			probe_max = d;
+		if (d > 20000 && preemptions() != c0)
+			probe_preempted++;
+		else if (d > probe_own_max)
+			probe_own_max = d;
 		probe_hist[63 - __builtin_clzll(d | 1)]++;
 		probe_ops++;
 	}
@@ -135,14 +153,15 @@ int main(void)
 				path_a(k, depth);
 		} else if (!strncmp(line, "probe start", 11)) {
 			atomic_store(&probe_stop, 0);
-			probe_ops = probe_max = 0;
+			probe_ops = probe_max = probe_own_max = probe_preempted = 0;
 			memset(probe_hist, 0, sizeof(probe_hist));
 			pthread_create(&probe_thread, NULL, probe, NULL);
 		} else if (!strncmp(line, "probe stop", 10)) {
 			atomic_store(&probe_stop, 1);
 			pthread_join(probe_thread, NULL);
-			printf("probe ops=%lu max_ns=%llu p999_ns=%llu\n", probe_ops,
-			       (unsigned long long)probe_max, (unsigned long long)p999());
+			printf("probe ops=%lu max_ns=%llu p999_ns=%llu own_max_ns=%llu preempted=%lu\n",
+			       probe_ops, (unsigned long long)probe_max, (unsigned long long)p999(),
+			       (unsigned long long)probe_own_max, probe_preempted);
 		} else {
 			printf("error: bad command\n");
 			continue;

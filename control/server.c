@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -190,6 +191,8 @@ static void *serve(void *arg)
 	struct start *s = arg;
 
 	ls_guard_enter(); /* for the thread's whole life */
+	/* Building a report is bulk work: let the host's threads go first. */
+	setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
 	if (!load_mhd()) {
 		const char *err = dlerror();
 		ls_log("control port disabled: cannot load libmicrohttpd.so.12 (%s)",
