@@ -29,7 +29,8 @@ struct ls_span {
 	uint32_t nfree;
 	uint32_t free_head;       /* free-list of slots, linked through t_ns */
 	uint32_t nchunks;
-	/* -- 56 bytes; the rest changes only when the span fills or empties */
+	uint8_t charged;          /* its metadata counts as detector memory */
+	/* -- 57 bytes; the rest changes only when the span fills or empties */
 	struct ls_span *next, *prev;
 	struct ls_rec recs[];
 };
@@ -141,6 +142,17 @@ static void span_end_rewrite(struct ls_span *s)
 	atomic_fetch_add_explicit(&s->version, 1, memory_order_release);
 }
 
+static void clear_recs(struct ls_rec *r, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		ls_wr(r[i].seq, 0);
+		ls_wr(r[i].gen, 0);
+		ls_wr(r[i].size, 0);
+		ls_wr(r[i].t_ns, 0);
+		ls_wr(r[i].stack, NULL);
+	}
+}
+
 /* A fresh span for class c. NULL when the range or the memory cap is full. */
 static struct ls_span *span_new(unsigned ci)
 {
@@ -157,6 +169,7 @@ static struct ls_span *span_new(unsigned ci)
 	s->magic = SPAN_MAGIC;
 	s->cls = (uint16_t)ci;
 	s->on_partial = 0;
+	s->charged = 1;
 	s->nchunks = c->nchunks;
 	s->nslots = c->nslots;
 	s->nfree = c->nslots;
@@ -167,11 +180,27 @@ static struct ls_span *span_new(unsigned ci)
 	s->slots = (uintptr_t)s + c->slots_off;
 	s->next = s->prev = NULL;
 	/* A reused run may hold old records: clear them before scans see it. */
-	memset(s->recs, 0, (size_t)c->nslots * sizeof(struct ls_rec));
+	clear_recs(s->recs, c->nslots);
 	atomic_fetch_add_explicit(&meta_bytes, c->slots_off, memory_order_relaxed);
 	ls_region_map_span(s, c->nchunks, ci + 1);
 	span_end_rewrite(s);
 	return s;
+}
+
+/* Counts (on) or uncounts a small span's metadata as detector memory.
+ * Recounting a reused empty span is not capped: its memory exists. */
+static void charge(struct ls_class *c, struct ls_span *s, bool on)
+{
+	if (s->charged == on)
+		return;
+	s->charged = on;
+	if (on) {
+		ls_mem_charge(c->slots_off, false);
+		atomic_fetch_add_explicit(&meta_bytes, c->slots_off, memory_order_relaxed);
+	} else {
+		ls_mem_uncharge(c->slots_off);
+		atomic_fetch_sub_explicit(&meta_bytes, c->slots_off, memory_order_relaxed);
+	}
 }
 
 static void partial_push(struct ls_class *c, struct ls_span *s)
@@ -219,7 +248,7 @@ static void *large_alloc(size_t size, size_t align, struct ls_slot *slot)
 	s->slot_size = nchunks * LS_CHUNK - off;
 	s->recip = 0;
 	s->slots = (uintptr_t)s + off;
-	memset(&s->recs[0], 0, sizeof(struct ls_rec));
+	clear_recs(s->recs, 1);
 	atomic_fetch_add_explicit(&meta_bytes, LS_PAGE, memory_order_relaxed);
 	ls_region_map_span(s, nchunks, TAG_LARGE);
 	span_end_rewrite(s);
@@ -256,12 +285,15 @@ unsigned ls_arena_pop_batch(unsigned ci, void **out, unsigned want)
 			c->nempty++;
 			continue;
 		}
-		if (s->nfree == s->nslots)
+		if (s->nfree == s->nslots) {
 			c->nempty--;
+			if (!s->charged)
+				charge(c, s, true);
+		}
 		uint32_t idx;
 		if (s->free_head != NONE) {
 			idx = s->free_head;
-			s->free_head = (uint32_t)s->recs[idx].t_ns;
+			s->free_head = (uint32_t)ls_rd(s->recs[idx].t_ns);
 		} else {
 			idx = atomic_load_explicit(&s->fresh, memory_order_relaxed);
 			atomic_store_explicit(&s->fresh, idx + 1, memory_order_release);
@@ -286,13 +318,16 @@ void ls_arena_push_batch(unsigned ci, void *const *slots, unsigned n)
 		if (!ls_arena_locate(slots[k], &sl))
 			continue;
 		struct ls_span *s = sl.span;
-		s->recs[sl.idx].t_ns = s->free_head;
+		ls_wr(s->recs[sl.idx].t_ns, s->free_head);
 		s->free_head = sl.idx;
 		if (s->nfree++ == 0)
 			partial_push(c, s);
 		if (s->nfree != s->nslots)
 			continue;
-		/* Keep one empty span per class for reuse; return the rest. */
+		/* Keep one empty span per class for reuse; return the rest.
+		 * A kept empty span holds no record: it stops counting as
+		 * detector memory until it is used again. */
+		charge(c, s, false);
 		if (c->nempty >= 1 && ngive < sizeof(give) / sizeof(give[0])) {
 			partial_remove(c, s);
 			span_begin_rewrite(s);
@@ -305,11 +340,8 @@ void ls_arena_push_batch(unsigned ci, void *const *slots, unsigned n)
 		}
 	}
 	ls_unlock(&c->lock);
-	for (unsigned k = 0; k < ngive; k++) {
-		atomic_fetch_sub_explicit(&meta_bytes, c->slots_off, memory_order_relaxed);
-		ls_mem_uncharge(c->slots_off);
+	for (unsigned k = 0; k < ngive; k++)
 		ls_region_give(give[k], c->nchunks);
-	}
 }
 
 void *ls_arena_alloc(size_t size, size_t align, struct ls_slot *slot)
@@ -413,9 +445,14 @@ uint64_t ls_arena_meta_bytes(void)
 	return atomic_load_explicit(&meta_bytes, memory_order_relaxed);
 }
 
+struct rec_view {
+	uint64_t size, t_ns;
+	struct ls_stack *stack;
+};
+
 /* Reads one record under its seqlock. false when it is not a live record
  * of generation gen or kept changing. */
-static bool read_rec(struct ls_rec *r, uint32_t gen, struct ls_rec *out)
+static bool read_rec(struct ls_rec *r, uint32_t gen, struct rec_view *out)
 {
 	for (int tries = 0; tries < 4; tries++) {
 		uint32_t s1 = atomic_load_explicit(&r->seq, memory_order_acquire);
@@ -424,9 +461,9 @@ static bool read_rec(struct ls_rec *r, uint32_t gen, struct ls_rec *out)
 		uint32_t g = atomic_load_explicit(&r->gen, memory_order_relaxed);
 		if (g != gen)
 			return false;
-		out->size = r->size;
-		out->t_ns = r->t_ns;
-		out->stack = r->stack;
+		out->size = ls_rd(r->size);
+		out->t_ns = ls_rd(r->t_ns);
+		out->stack = ls_rd(r->stack);
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&r->seq, memory_order_relaxed) == s1)
 			return true;
@@ -453,7 +490,7 @@ void ls_arena_scan(uint32_t gen, ls_rec_fn fn, void *ctx)
 		if (n > cap)
 			n = cap;
 		for (uint32_t i = 0; i < n; i++) {
-			struct ls_rec r;
+			struct rec_view r;
 			if (!read_rec(&s->recs[i], gen, &r))
 				continue;
 			/* The span was recycled under us: its later records

@@ -254,14 +254,19 @@ void ls_region_reinit_locks(void);
 struct ls_stack;
 
 /* One per slot. seq is a seqlock: odd while the owner rewrites the
- * record, so the report can read it without a lock. */
+ * record, so the report can read it without a lock. Every field is an
+ * atomic accessed relaxed (plain moves on x86), so the seqlock's racing
+ * reads are defined behaviour and ThreadSanitizer can check the rest. */
 struct ls_rec {
 	_Atomic uint32_t seq;
-	_Atomic uint32_t gen;    /* window generation; 0 = slot is free */
-	uint64_t size;           /* requested bytes */
-	uint64_t t_ns;           /* CLOCK_MONOTONIC_COARSE at allocation */
-	struct ls_stack *stack;  /* interned stack; valid while gen is live */
+	_Atomic uint32_t gen;             /* window generation; 0 = slot is free */
+	_Atomic uint64_t size;            /* requested bytes */
+	_Atomic uint64_t t_ns;            /* CLOCK_MONOTONIC_COARSE at allocation;
+					   * the free-list link while free */
+	_Atomic(struct ls_stack *) stack; /* interned stack of generation gen */
 };
+#define ls_rd(field) atomic_load_explicit(&(field), memory_order_relaxed)
+#define ls_wr(field, v) atomic_store_explicit(&(field), (v), memory_order_relaxed)
 
 struct ls_span;
 /* Where a block lives: its span, index, size class (0xffff: a large span

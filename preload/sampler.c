@@ -129,9 +129,9 @@ static void rec_write_end(struct ls_rec *r, uint32_t s)
 static void rec_publish(struct ls_rec *r, uint32_t gen, uint64_t size, struct ls_stack *st)
 {
 	uint32_t s = rec_write_begin(r);
-	r->size = size;
-	r->t_ns = coarse_ns();
-	r->stack = st;
+	ls_wr(r->size, size);
+	ls_wr(r->t_ns, coarse_ns());
+	ls_wr(r->stack, st);
 	atomic_store_explicit(&r->gen, gen, memory_order_relaxed);
 	rec_write_end(r, s);
 }

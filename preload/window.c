@@ -13,8 +13,9 @@ static struct {
 	pthread_mutex_t lock;
 	uint32_t last_gen;
 	bool on;
-	uint64_t sampling;
-	double log1m;
+	/* Read by sampling threads without the lock, after ls_state. */
+	_Atomic uint64_t sampling;
+	_Atomic double log1m;
 	uint64_t start_mono, start_real;
 	_Atomic uint64_t dropped;
 } W = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -44,8 +45,8 @@ int ls_window_on(uint64_t n)
 	}
 	if (++W.last_gen == 0)
 		W.last_gen = 1;
-	W.sampling = n;
-	W.log1m = n > 1 ? log1p(-1.0 / (double)n) : 0.0;
+	ls_wr(W.sampling, n);
+	ls_wr(W.log1m, n > 1 ? log1p(-1.0 / (double)n) : 0.0);
 	W.start_mono = ls_now_mono_ns();
 	W.start_real = ls_now_real_ns();
 	atomic_store(&W.dropped, 0);
@@ -66,7 +67,7 @@ static void fill_info(struct ls_window_info *info)
 
 	info->on = W.on;
 	info->gen = W.on ? W.last_gen : 0;
-	info->sampling = W.sampling;
+	info->sampling = ls_rd(W.sampling);
 	info->start_mono_ns = W.start_mono;
 	info->start_real_ns = W.start_real;
 	info->end_mono_ns = ls_now_mono_ns();
@@ -101,8 +102,8 @@ void ls_window_get(struct ls_window_info *info)
 
 void ls_window_params(uint64_t *n, double *log1m)
 {
-	*n = W.sampling;
-	*log1m = W.log1m;
+	*n = ls_rd(W.sampling);
+	*log1m = ls_rd(W.log1m);
 }
 
 void ls_window_count_dropped(void)

@@ -25,7 +25,18 @@ $(BUILD)/tests/victims/victim_cxx: tests/victims/victim_cxx.cc
 	@mkdir -p $(dir $@)
 	g++ -std=c++17 $(VICTIM_CFLAGS) -rdynamic -o $@ $< -ldl
 
-VICTIM_BINS := $(BUILD)/tests/victims/victim $(BUILD)/tests/victims/victim_cxx
+$(BUILD)/tests/victims/libearly.so: tests/victims/libearly.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -shared -fPIC -o $@ $<
+$(BUILD)/tests/victims/libdlvictim.so: tests/victims/libdlvictim.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -shared -fPIC -o $@ $<
+$(BUILD)/tests/victims/victim_life: tests/victims/victim_life.c $(BUILD)/tests/victims/libearly.so
+	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -o $@ $< -L$(BUILD)/tests/victims -learly \
+		-Wl,-rpath,'$$ORIGIN' -ldl
+
+VICTIM_BINS := $(BUILD)/tests/victims/victim $(BUILD)/tests/victims/victim_cxx \
+	$(BUILD)/tests/victims/victim_life $(BUILD)/tests/victims/libdlvictim.so
 
 tests: all $(UNIT_BINS) $(VICTIM_BINS)
 
@@ -36,6 +47,9 @@ TESTS += "python3 tests/integration/test_cxx.py"
 TESTS += "python3 tests/integration/test_control.py"
 TESTS += "python3 tests/integration/test_fork.py"
 TESTS += "python3 tests/integration/test_signals.py"
+TESTS += "python3 tests/integration/test_threads.py"
+TESTS += "python3 tests/integration/test_lifecycle.py"
+TESTS += "python3 tests/integration/test_stress.py"
 TESTS += "python3 tests/integration/test_perl.py"
 TESTS += "python3 tests/integration/test_python.py"
 TESTS += "python3 tests/integration/test_redis.py"

@@ -6,7 +6,7 @@ of taking the lock again; without that the handler deadlocks on the arena
 or stripe lock its own thread holds."""
 import json
 
-from lslib import VICTIM, Host, Tap, report_complete
+from lslib import VICTIM, Host, Tap, leaks_at, report_complete, translate
 
 t = Tap()
 h = Host([VICTIM])
@@ -21,6 +21,18 @@ try:
          "every block freed in a handler was released (live %d, invalid frees %d)"
          % (s["live_tracked"], s["invalid_frees"]))
     t.ok(report_complete(h.get("/leak-off")[1]), "the report is complete afterwards")
+    # Unwinding from inside a signal handler: the stack goes through the
+    # handler, the kernel's signal frame, and on into the interrupted code.
+    h.get("/leak-on?sampling=1")
+    h.cmd("sigleak 500")
+    rep = translate(h.get("/leak-off")[1])
+    sig = leaks_at(rep, "sig_leak")
+    t.ok(sum(lk["count"] for lk in sig) == 500,
+         "500 blocks leaked inside a signal handler are all reported (%d)"
+         % sum(lk["count"] for lk in sig))
+    t.ok(sig and all(any(f.get("function") == "sig_raiser" for f in lk["frames"])
+                     for lk in sig),
+         "their stacks unwind through the signal frame into the code it interrupted")
 finally:
     t.ok(h.stop() == 0, "the victim exits cleanly", h.stderr()[-300:])
     h.cleanup()

@@ -12,11 +12,15 @@
  *   churn COUNT SIZE      allocate and free at once, mixing every API
  *   xfree COUNT SIZE      allocate on one thread, free on another
  *   usable COUNT SIZE     check malloc_usable_size >= SIZE and write it all
- *   bg on|off             start/stop two threads that allocate and free
- *                         without pause
+ *   bg on [N]|off         start/stop N (default 2, at most 8) threads
+ *                         that allocate and free without pause
  *   fork COUNT            fork COUNT children one after another; each
  *                         frees inherited blocks, allocates, and every
  *                         tenth execs /bin/true; prints the failures
+ *   spawn N               run N short threads, 16 at a time, each
+ *                         allocating 300 blocks and freeing them all
+ *   sigleak N             leak N blocks from inside a SIGUSR2 handler
+ *                         (sig_leak), raised from sig_raiser
  *   signals COUNT         allocate and free COUNT times while another
  *                         thread keeps signalling this one; the handler
  *                         frees blocks (not async-signal-safe, but real
@@ -245,7 +249,8 @@ static int usable_check(long count, size_t size)
 }
 
 static atomic_int bg_stop;
-static pthread_t bg_threads[2];
+static pthread_t bg_threads[8];
+static long bg_n;
 
 static void *bg_main(void *arg)
 {
@@ -354,6 +359,42 @@ NOINLINE static long signal_storm(long count)
 	return atomic_load(&sig_seen);
 }
 
+static void *spawn_main(void *arg)
+{
+	void *v[300];
+	(void)arg;
+	for (int i = 0; i < 300; i++)
+		v[i] = i % 5 ? malloc((size_t)(16 + i % 200)) : calloc(1, 300);
+	for (int i = 0; i < 300; i++)
+		free(v[i]);
+	return NULL;
+}
+
+static void spawn(long n)
+{
+	for (long done = 0; done < n; done += 16) {
+		pthread_t t[16];
+		for (int k = 0; k < 16; k++)
+			pthread_create(&t[k], NULL, spawn_main, NULL);
+		for (int k = 0; k < 16; k++)
+			pthread_join(t[k], NULL);
+	}
+}
+
+static void sig_leak(int sig)
+{
+	(void)sig;
+	keep_ptr(malloc(72));
+}
+
+NOINLINE static void sig_raiser(long n)
+{
+	signal(SIGUSR2, sig_leak);
+	for (long i = 0; i < n; i++)
+		raise(SIGUSR2);
+	signal(SIGUSR2, SIG_DFL);
+}
+
 int main(void)
 {
 	char line[256], cmd[32], api[32];
@@ -401,13 +442,20 @@ int main(void)
 				continue;
 			}
 		} else if (!strcmp(cmd, "bg") && strstr(line, " on")) {
+			if (sscanf(line, "%*s %*s %ld", &bg_n) != 1 || bg_n < 1 || bg_n > 8)
+				bg_n = 2;
 			atomic_store(&bg_stop, 0);
-			for (long k = 0; k < 2; k++)
+			for (long k = 0; k < bg_n; k++)
 				pthread_create(&bg_threads[k], NULL, bg_main, (void *)(k + 3));
 		} else if (!strcmp(cmd, "bg")) {
 			atomic_store(&bg_stop, 1);
-			for (long k = 0; k < 2; k++)
+			for (long k = 0; k < bg_n; k++)
 				pthread_join(bg_threads[k], NULL);
+			bg_n = 0;
+		} else if (!strcmp(cmd, "spawn") && sscanf(line, "%*s %ld", &count) == 1) {
+			spawn(count);
+		} else if (!strcmp(cmd, "sigleak") && sscanf(line, "%*s %ld", &count) == 1) {
+			sig_raiser(count);
 		} else if (!strcmp(cmd, "signals") && sscanf(line, "%*s %ld", &count) == 1) {
 			printf("signals handled: %ld\n", signal_storm(count));
 		} else if (!strcmp(cmd, "fork") && sscanf(line, "%*s %ld", &count) == 1) {
