@@ -10,6 +10,7 @@ WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
 CSTD    := -std=c11 -D_GNU_SOURCE
 OPT     ?= -O2 -g
 CFLAGS_BASE := $(CSTD) $(OPT) $(WARN) -fno-omit-frame-pointer -DLS_VERSION='"$(VERSION)"'
+comma := ,
 
 # Test commands, appended by each build.mk; tests/run.sh runs them in order.
 TESTS :=
@@ -21,6 +22,8 @@ include preload/build.mk
 include control/build.mk
 include symbolize/build.mk
 include tests/build.mk
+include tests/sanitize.mk
+include tests/fuzz.mk
 include bench/build.mk
 
 $(BUILD):

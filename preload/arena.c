@@ -17,10 +17,10 @@
 /* Every field an allocation or a free reads or writes sits in the first
  * 64 bytes: a span header costs one cache line per operation. */
 struct ls_span {
-	uint32_t magic;
-	_Atomic uint32_t version; /* odd while the header is rewritten */
+	_Atomic uint32_t magic;   /* magic, version, fresh and cls are read by */
+	_Atomic uint32_t version; /* lock-free scans: atomics, accessed relaxed */
 	_Atomic uint32_t fresh;   /* slots [fresh, nslots) were never used */
-	uint16_t cls;
+	_Atomic uint16_t cls;
 	uint16_t on_partial;
 	uint64_t slot_size;
 	uint64_t recip;           /* ceil(2^40 / slot_size): index by multiply */
@@ -166,8 +166,8 @@ static struct ls_span *span_new(unsigned ci)
 		return NULL;
 	}
 	span_begin_rewrite(s);
-	s->magic = SPAN_MAGIC;
-	s->cls = (uint16_t)ci;
+	ls_wr(s->magic, SPAN_MAGIC);
+	ls_wr(s->cls, (uint16_t)ci);
 	s->on_partial = 0;
 	s->charged = 1;
 	s->nchunks = c->nchunks;
@@ -238,8 +238,8 @@ static void *large_alloc(size_t size, size_t align, struct ls_slot *slot)
 		return NULL;
 	}
 	span_begin_rewrite(s);
-	s->magic = SPAN_MAGIC;
-	s->cls = CLASS_LARGE;
+	ls_wr(s->magic, SPAN_MAGIC);
+	ls_wr(s->cls, CLASS_LARGE);
 	s->nchunks = (uint32_t)nchunks;
 	s->nslots = 1;
 	s->nfree = 0;
@@ -331,7 +331,7 @@ void ls_arena_push_batch(unsigned ci, void *const *slots, unsigned n)
 		if (c->nempty >= 1 && ngive < sizeof(give) / sizeof(give[0])) {
 			partial_remove(c, s);
 			span_begin_rewrite(s);
-			s->magic = 0;
+			ls_wr(s->magic, 0);
 			span_end_rewrite(s);
 			ls_region_unmap_span(s, s->nchunks);
 			give[ngive++] = s;
@@ -385,7 +385,7 @@ bool ls_arena_locate(const void *p, struct ls_slot *out)
 		*out = (struct ls_slot){ s, (uint32_t)i, (uint16_t)(tag - 1), &s->recs[i], (void *)p };
 		return true;
 	}
-	if (s->magic != SPAN_MAGIC || (uintptr_t)p != s->slots)
+	if (ls_rd(s->magic) != SPAN_MAGIC || (uintptr_t)p != s->slots)
 		return false;
 	*out = (struct ls_slot){ s, 0, CLASS_LARGE, &s->recs[0], (void *)p };
 	return true;
@@ -427,7 +427,7 @@ void ls_arena_free_slot(const struct ls_slot *sl)
 
 	if (sl->cls == CLASS_LARGE) {
 		span_begin_rewrite(s);
-		s->magic = 0;
+		ls_wr(s->magic, 0);
 		span_end_rewrite(s);
 		ls_region_unmap_span(s, s->nchunks);
 		atomic_fetch_sub_explicit(&meta_bytes, LS_PAGE, memory_order_relaxed);
@@ -482,11 +482,11 @@ void ls_arena_scan(uint32_t gen, ls_rec_fn fn, void *ctx)
 		if (ls_region_span_of(s) != (void *)s)
 			continue;
 		uint32_t v = atomic_load_explicit(&s->version, memory_order_acquire);
-		if ((v & 1) || s->magic != SPAN_MAGIC)
+		if ((v & 1) || ls_rd(s->magic) != SPAN_MAGIC)
 			continue;
+		unsigned cls = ls_rd(s->cls);
 		uint32_t n = atomic_load_explicit(&s->fresh, memory_order_acquire);
-		uint32_t cap = s->cls == CLASS_LARGE ? 1 :
-			       s->cls < NCLASSES ? classes[s->cls].nslots : 0;
+		uint32_t cap = cls == CLASS_LARGE ? 1 : cls < NCLASSES ? classes[cls].nslots : 0;
 		if (n > cap)
 			n = cap;
 		for (uint32_t i = 0; i < n; i++) {

@@ -326,6 +326,8 @@ void *ls_tcache_pop(unsigned ci);
 /* Keeps a freed slot of class ci. false when this thread cannot cache
  * (it is exiting): the caller gives the slot back to its span. */
 bool ls_tcache_push(unsigned ci, void *slot);
+/* Gives this thread's cached slots back to their spans. */
+void ls_tcache_flush(void);
 
 /* ------------------------------------------------------------------ */
 /* stacks.c: the lock-striped table of interned stacks.                */

@@ -11,18 +11,19 @@
 #define COMMIT_STEP    ((size_t)1 << 20) /* mprotect granularity */
 #define EXACT_LISTS    64                /* free runs of 1..64 chunks */
 #define CACHE_BYTES    ((size_t)32 << 20)/* free runs kept committed */
-#define RUN_MAGIC      0x6c7346524545ull /* "lsFREE" */
+#define NONE           UINT32_MAX
+#define DECOMMITTED    0x80000000u
 
 uintptr_t ls_arena_lo;
 uintptr_t ls_arena_len;
 uint32_t *ls_region_map;
 
-/* A free run of chunks; lives in the run's own first bytes. */
+/* Free runs are described beside the range, never inside it: a report
+ * may be reading a span header in a run being freed, and its lock-free
+ * reads must not meet writes of another layout. Indexed by head chunk. */
 struct run {
-	uint64_t magic;
-	size_t nchunks;
-	struct run *next;
-	bool decommitted;
+	uint32_t len;  /* chunks, | DECOMMITTED when its pages were dropped */
+	uint32_t next; /* next run head on the same free list, or NONE */
 };
 
 static struct {
@@ -31,8 +32,9 @@ static struct {
 	uintptr_t bump;        /* first chunk never taken */
 	uintptr_t committed;   /* [base, committed) is read-write */
 	uint32_t *chunkmap;    /* per chunk: head chunk index + 1, 0 = none */
-	struct run *exact[EXACT_LISTS + 1];
-	struct run *big;       /* runs longer than EXACT_LISTS chunks */
+	struct run *runs;      /* per chunk, meaningful at a free run's head */
+	uint32_t exact[EXACT_LISTS + 1]; /* free-list heads, NONE when empty */
+	uint32_t big;          /* runs longer than EXACT_LISTS chunks */
 	size_t cached;         /* bytes of committed free runs */
 } R = { .lock = LS_LOCK_INIT };
 
@@ -64,14 +66,21 @@ bool ls_region_reserve(void)
 		if (!raw)
 			continue;
 		uintptr_t base = ((uintptr_t)raw + LS_CHUNK - 1) & ~(LS_CHUNK - 1);
-		uint32_t *map = map_range((size / LS_CHUNK) * sizeof(uint32_t),
-					  PROT_READ | PROT_WRITE);
-		if (!map || mprotect((void *)base, COMMIT_STEP, PROT_READ | PROT_WRITE)) {
+		size_t nchunks = size / LS_CHUNK;
+		uint32_t *map = map_range(nchunks * sizeof(uint32_t), PROT_READ | PROT_WRITE);
+		struct run *runs = map_range(nchunks * sizeof(struct run), PROT_READ | PROT_WRITE);
+		if (!map || !runs || mprotect((void *)base, COMMIT_STEP, PROT_READ | PROT_WRITE)) {
 			munmap(raw, size + LS_CHUNK);
 			if (map)
-				munmap(map, (size / LS_CHUNK) * sizeof(uint32_t));
+				munmap(map, nchunks * sizeof(uint32_t));
+			if (runs)
+				munmap(runs, nchunks * sizeof(struct run));
 			continue;
 		}
+		R.runs = runs;
+		for (unsigned k = 0; k <= EXACT_LISTS; k++)
+			R.exact[k] = NONE;
+		R.big = NONE;
 		R.base = base;
 		R.end = base + size;
 		R.bump = base + BOOT_SIZE;
@@ -111,52 +120,55 @@ static bool commit_to(uintptr_t upto)
 	return true;
 }
 
-static void push_run(struct run *r, size_t nchunks, bool decommitted)
+static uint32_t chunk_index(const void *p)
 {
-	r->magic = RUN_MAGIC;
-	r->nchunks = nchunks;
-	r->decommitted = decommitted;
-	struct run **head = nchunks <= EXACT_LISTS ? &R.exact[nchunks] : &R.big;
-	r->next = *head;
-	*head = r;
+	return (uint32_t)(((uintptr_t)p - R.base) >> LS_CHUNK_SHIFT);
+}
+
+static void push_run(uint32_t head, size_t nchunks, bool decommitted)
+{
+	uint32_t *list = nchunks <= EXACT_LISTS ? &R.exact[nchunks] : &R.big;
+	R.runs[head].len = (uint32_t)nchunks | (decommitted ? DECOMMITTED : 0);
+	R.runs[head].next = *list;
+	*list = head;
 	if (!decommitted)
 		R.cached += nchunks * LS_CHUNK;
 }
 
-/* Takes a run of exactly nchunks from the free lists, splitting a longer
- * one when needed. Caller holds R.lock. */
-static struct run *pop_run(size_t nchunks)
+/* Unlinks the first run of list for which fits() holds. */
+static uint32_t unlink_run(uint32_t *list, size_t want)
 {
-	struct run *r = NULL;
-
-	if (nchunks <= EXACT_LISTS && R.exact[nchunks]) {
-		r = R.exact[nchunks];
-		R.exact[nchunks] = r->next;
-	} else {
-		struct run **pp = &R.big;
-		for (; *pp && (*pp)->nchunks < nchunks; pp = &(*pp)->next)
-			;
-		if (*pp) {
-			r = *pp;
-			*pp = r->next;
-		} else {
-			for (size_t k = nchunks + 1; k <= EXACT_LISTS && !r; k++) {
-				if (R.exact[k]) {
-					r = R.exact[k];
-					R.exact[k] = r->next;
-				}
-			}
+	for (uint32_t *pp = list; *pp != NONE; pp = &R.runs[*pp].next) {
+		uint32_t h = *pp;
+		if ((R.runs[h].len & ~DECOMMITTED) >= want) {
+			*pp = R.runs[h].next;
+			return h;
 		}
 	}
-	if (!r)
-		return NULL;
-	if (!r->decommitted)
-		R.cached -= r->nchunks * LS_CHUNK;
-	if (r->nchunks > nchunks) {
-		struct run *rest = (struct run *)((char *)r + nchunks * LS_CHUNK);
-		push_run(rest, r->nchunks - nchunks, r->decommitted);
-	}
-	return r;
+	return NONE;
+}
+
+/* Takes a run of exactly nchunks from the free lists, splitting a longer
+ * one when needed. NONE when there is none. Caller holds R.lock. */
+static uint32_t pop_run(size_t nchunks)
+{
+	uint32_t h = NONE;
+
+	if (nchunks <= EXACT_LISTS)
+		h = unlink_run(&R.exact[nchunks], nchunks);
+	if (h == NONE)
+		h = unlink_run(&R.big, nchunks);
+	for (size_t k = nchunks + 1; h == NONE && k <= EXACT_LISTS; k++)
+		h = unlink_run(&R.exact[k], nchunks);
+	if (h == NONE)
+		return NONE;
+	size_t len = R.runs[h].len & ~DECOMMITTED;
+	bool decommitted = R.runs[h].len & DECOMMITTED;
+	if (!decommitted)
+		R.cached -= len * LS_CHUNK;
+	if (len > nchunks)
+		push_run(h + (uint32_t)nchunks, len - nchunks, decommitted);
+	return h;
 }
 
 void *ls_region_take(size_t nchunks)
@@ -166,10 +178,9 @@ void *ls_region_take(size_t nchunks)
 	if (!R.base || nchunks == 0 || nchunks > (R.end - R.base) / LS_CHUNK)
 		return NULL;
 	ls_lock(&R.lock);
-	struct run *r = pop_run(nchunks);
-	if (r) {
-		r->magic = 0;
-		p = r;
+	uint32_t h = pop_run(nchunks);
+	if (h != NONE) {
+		p = (void *)(R.base + ((uintptr_t)h << LS_CHUNK_SHIFT));
 	} else if (R.end - R.bump >= nchunks * LS_CHUNK &&
 		   commit_to(R.bump + nchunks * LS_CHUNK)) {
 		p = (void *)R.bump;
@@ -186,12 +197,11 @@ void ls_region_give(void *p, size_t nchunks)
 	ls_lock(&R.lock);
 	decommit = R.cached + nchunks * LS_CHUNK > CACHE_BYTES;
 	ls_unlock(&R.lock);
-	/* Drop the pages outside the lock; the first page keeps the run
-	 * header, so free runs cost one page each. */
-	if (decommit && nchunks * LS_CHUNK > LS_PAGE)
-		madvise((char *)p + LS_PAGE, nchunks * LS_CHUNK - LS_PAGE, MADV_DONTNEED);
+	/* Drop the pages outside the lock. */
+	if (decommit)
+		madvise(p, nchunks * LS_CHUNK, MADV_DONTNEED);
 	ls_lock(&R.lock);
-	push_run(p, nchunks, decommit);
+	push_run(chunk_index(p), nchunks, decommit);
 	ls_unlock(&R.lock);
 }
 

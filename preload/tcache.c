@@ -13,14 +13,10 @@ enum { TC_UNUSED, TC_ACTIVE, TC_DEAD };
 static pthread_key_t exit_key;
 static bool key_ok;
 
-/* Runs at thread exit: return every cached slot, and stop caching for the
- * frees that later destructors of the host may still make. */
-static void thread_exit(void *arg)
+void ls_tcache_flush(void)
 {
 	struct ls_tls *t = &ls_tls;
-	(void)arg;
 
-	t->tc_state = TC_DEAD;
 	ls_guard_enter();
 	for (unsigned ci = 0; ci < LS_TC_CLASSES; ci++) {
 		if (t->tc_n[ci])
@@ -28,6 +24,15 @@ static void thread_exit(void *arg)
 		t->tc_n[ci] = 0;
 	}
 	ls_guard_leave();
+}
+
+/* Runs at thread exit: return every cached slot, and stop caching for the
+ * frees that later destructors of the host may still make. */
+static void thread_exit(void *arg)
+{
+	(void)arg;
+	ls_tls.tc_state = TC_DEAD;
+	ls_tcache_flush();
 }
 
 void ls_tcache_init(void)

@@ -10,7 +10,7 @@ $(BUILD)/libls_core.a: $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-UNIT_TESTS := test_sampler test_stacks test_arena
+UNIT_TESTS := test_sampler test_stacks test_arena test_concurrency
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 $(BUILD)/tests/unit/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libls_core.a
 	@mkdir -p $(dir $@)

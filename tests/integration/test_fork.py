@@ -12,7 +12,7 @@ import time
 from lslib import VICTIM, Host, Tap, leaks_at, report_complete, sum_field, translate, within
 
 t = Tap()
-FORKS = int(os.environ.get("LEAKSCOPE_TEST_FORKS", "300"))
+FORKS = int(os.environ.get("LEAKSCOPE_TEST_FORKS", "1000"))
 
 h = Host([VICTIM])
 try:
@@ -34,6 +34,30 @@ try:
          "the parent's counts are exact after the forks (children's frees do not count)")
 finally:
     t.ok(h.stop() == 0, "the parent exits cleanly", h.stderr()[-300:])
+    h.cleanup()
+
+# Children exec'd with the parent's environment (LD_PRELOAD, a fixed port,
+# the same port file): each finds the port taken, logs one line, runs on;
+# the parent keeps its port and its port file.
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+fixed = s.getsockname()[1]
+s.close()
+h = Host([VICTIM], port=fixed)
+try:
+    t.ok(h.port == fixed, "the parent took the fixed port %d" % fixed)
+    out = h.cmd("fork 30")
+    t.ok(out == ["fork failures: 0"], "30 children, 3 of them exec'd /bin/true under the "
+         "preload with the same port, all exit 0")
+    lines = [l for l in h.stderr().splitlines() if "control port disabled" in l]
+    t.ok(len(lines) == 3, "each exec'd child logged one line about the taken port (%d lines)"
+         % len(lines))
+    t.ok(open(h.port_file).read().strip() == str(fixed),
+         "the parent's port file was not overwritten by the children's failures")
+    t.ok(h.get("/leak-status")[0] == 200, "the parent still answers on its port")
+finally:
+    h.stop()
     h.cleanup()
 
 # With LEAKSCOPE_FOLLOW_FORK=1 each child opens a port of its own.
