@@ -45,8 +45,25 @@ struct ls_mhd_api {
 	enum MHD_Result (*queue)(struct MHD_Connection *, unsigned int,
 				 struct MHD_Response *);
 	void (*destroy)(struct MHD_Response *);
+	const union MHD_ConnectionInfo *(*conn_info)(struct MHD_Connection *,
+						     enum MHD_ConnectionInfoType, ...);
 };
 extern struct ls_mhd_api ls_mhd;
+
+/* At most this many control connections, each a descriptor taken from
+ * the host's budget. */
+#define LS_CONTROL_MAX_CONNECTIONS 128u
+
+/* ---- conns.c: flood control --------------------------------------- */
+
+/* libmicrohttpd's connection-notify callback: tracks open connections. */
+void ls_conns_notify(void *cls, struct MHD_Connection *c, void **ctx,
+		     enum MHD_ConnectionNotificationCode toe);
+/* Cuts connections that are too old, and the oldest when the table is
+ * nearly full. Call on the control thread between libmicrohttpd steps. */
+void ls_conns_trim(void);
+/* True when the table is nearly full: poll more often. */
+bool ls_conns_crowded(void);
 
 /* Opens the control port or socket and starts its thread. 0 or -errno;
  * on failure it has logged one line and written the port file. With

@@ -21,8 +21,7 @@
 #include <unistd.h>
 
 #define BACKLOG          512
-#define MAX_CONNECTIONS  128u  /* fds taken from the host, at most */
-#define CONN_TIMEOUT_S   10u   /* idle or slow clients are cut after this */
+#define CONN_TIMEOUT_S   5u    /* idle or slow clients are cut after this */
 #define CONN_MEMORY      ((size_t)32 * 1024) /* bounds URL and headers */
 
 struct ls_mhd_api ls_mhd;
@@ -58,6 +57,47 @@ static void port_file(const char *line)
 	}
 }
 
+static bool is_loopback(const char *host)
+{
+	return !strcmp(host, "127.0.0.1") || !strcmp(host, "::1") ||
+	       !strcmp(host, "localhost") || !strncmp(host, "127.", 4);
+}
+
+/* True when the port file already names a port where something answers:
+ * a child exec'd with the parent's environment must not overwrite the
+ * parent's port file with its own failure. */
+static bool port_file_live(void)
+{
+	char path[4096], buf[16];
+	uint64_t port;
+
+	if (!ls_cfg.port_file || ls_cfg.socket_path ||
+	    !ls_expand_pid(ls_cfg.port_file, path, sizeof(path)))
+		return false;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	if (buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	if (ls_query_u64(buf, 1, 65535, &port))
+		return false;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	if (inet_pton(AF_INET, is_loopback(ls_cfg.bind) ? "127.0.0.1" : ls_cfg.bind,
+		      &sa.sin_addr) != 1)
+		return false;
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return false;
+	bool live = connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(s);
+	return live;
+}
+
 static int fail(const char *what, int err)
 {
 	char line[512];
@@ -72,17 +112,13 @@ static int fail(const char *what, int err)
 	line[b.len + 1] = '\0';
 	ls_log("control port disabled, %s: %s; the program runs on without it",
 	       what, strerror(err));
-	port_file(line);
+	if (!port_file_live())
+		port_file(line);
 	return -err;
 }
 
 /* ---- sockets -------------------------------------------------------- */
 
-static bool is_loopback(const char *host)
-{
-	return !strcmp(host, "127.0.0.1") || !strcmp(host, "::1") ||
-	       !strcmp(host, "localhost") || !strncmp(host, "127.", 4);
-}
 
 /* Opens the TCP listening socket; *port gets the bound port. */
 static int open_tcp(const char *host, int want, int *port)
@@ -176,7 +212,8 @@ static bool load_mhd(void)
 		  SYM(from_buffer, "MHD_create_response_from_buffer") &&
 		  SYM(from_callback, "MHD_create_response_from_callback") &&
 		  SYM(add_header, "MHD_add_response_header") &&
-		  SYM(queue, "MHD_queue_response") && SYM(destroy, "MHD_destroy_response");
+		  SYM(queue, "MHD_queue_response") && SYM(destroy, "MHD_destroy_response") &&
+		  SYM(conn_info, "MHD_get_connection_info");
 #undef SYM
 	return ok;
 }
@@ -205,7 +242,8 @@ static void *serve(void *arg)
 	struct MHD_Daemon *d = ls_mhd.start_daemon(
 		MHD_USE_EPOLL, 0, NULL, NULL, ls_control_answer, NULL,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,
-		MHD_OPTION_CONNECTION_LIMIT, MAX_CONNECTIONS,
+		MHD_OPTION_CONNECTION_LIMIT, LS_CONTROL_MAX_CONNECTIONS,
+		MHD_OPTION_NOTIFY_CONNECTION, ls_conns_notify, NULL,
 		MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY,
 		MHD_OPTION_END);
@@ -219,7 +257,9 @@ static void *serve(void *arg)
 	/* A host that closes every descriptor (daemons do) takes our sockets
 	 * with it; then stop instead of spinning. */
 	for (unsigned failures = 0; failures < 10;) {
-		if (ls_mhd.run_wait(d, 1000) == MHD_YES) {
+		enum MHD_Result rc = ls_mhd.run_wait(d, ls_conns_crowded() ? 50 : 1000);
+		ls_conns_trim();
+		if (rc == MHD_YES) {
 			failures = 0;
 			continue;
 		}

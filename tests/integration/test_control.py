@@ -105,6 +105,39 @@ def garbage(h):
          "answers in %.2fs" % took)
 
 
+def flood(h):
+    """1000 connections at once, idle or trickling a request a byte at a
+    time (slowloris): the port holds 128, and when nearly full it cuts the
+    oldest, so a real request still gets in within a second or so, and the
+    host is unharmed."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    socks = []
+    for _ in range(1000):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", h.port))
+        socks.append(s)
+    time.sleep(0.5)
+    for rnd in range(3):  # half of them trickle a request, a byte at a time
+        for s in socks[::2]:
+            try:
+                s.send(b"GET /leak-status HTTP/1.1\r\n"[rnd:rnd + 1])
+            except OSError:
+                pass
+    start = time.time()
+    st, _ = h.get("/leak-status", timeout=30)
+    took = time.time() - start
+    for s in socks:
+        s.close()
+    t.ok(st == 200 and took < 5, "with 1000 connections open, idle or trickling, a request "
+         "is answered in %.1fs" % took)
+    h.cmd("leak malloc 10 10")
+    t.ok(h.alive(), "the host is unharmed by the flood")
+    t.ok(h.get("/leak-status")[0] == 200, "and the port answers at once after it")
+
+
 def concurrent(h):
     h.get("/leak-on?sampling=10")
     h.send("threads 2 100000 24")  # the host allocates during the burst
@@ -209,6 +242,7 @@ try:
     error_cases(h)
     status_fields(h)
     garbage(h)
+    flood(h)
     concurrent(h)
     h.cmd("leak malloc 100 100")
     t.ok(h.alive(), "the host survived every bad request")
