@@ -15,7 +15,7 @@ comma := ,
 # Test commands, appended by each build.mk; tests/run.sh runs them in order.
 TESTS :=
 
-.PHONY: all clean check demo deps deps-check deps-demo lint help
+.PHONY: all clean check demo deps deps-check deps-demo lint help stress
 all: $(BUILD)/libleakscope.so $(BUILD)/leakscope-translate
 
 include preload/build.mk
@@ -43,6 +43,17 @@ demo: deps-demo
 	@$(MAKE) --no-print-directory all demo-bins
 	@scripts/demo.sh
 
+# The long versions, bounded to a few minutes: 1000 window toggles with 8
+# threads, 20000 thread lives, 3000 forks, and each fuzzer for 60 s.
+STRESS := "LEAKSCOPE_STRESS_TOGGLES=1000 LEAKSCOPE_STRESS_THREADS=8 python3 tests/integration/test_stress.py" \
+	"LEAKSCOPE_TEST_THREADS=20000 python3 tests/integration/test_threads.py" \
+	"LEAKSCOPE_TEST_FORKS=3000 python3 tests/integration/test_fork.py" \
+	"scripts/fuzz.sh $(FUZZ_SECONDS)"
+stress:
+	@scripts/deps.sh stress
+	@$(MAKE) --no-print-directory all tests fuzz-bins
+	@tests/run.sh $(STRESS)
+
 lint:
 	@scripts/lint.sh
 
@@ -54,3 +65,8 @@ help:
 	@echo "make demo     run a leaky demo server under leakscope and show its top leaks"
 	@echo "make check    run the test suite (ends with 'N passed, N failed')"
 	@echo "make lint     grep preload/ for stdio and hooked-malloc calls"
+	@echo "make stress   long stress, fork, thread and fuzz runs (a few minutes)"
+	@echo "make asan     unit and concurrency tests under AddressSanitizer+UBSan"
+	@echo "make tsan     the same under ThreadSanitizer"
+	@echo "make fuzz     the libFuzzer targets for FUZZ_SECONDS (default 60) each"
+	@echo "make bench    benchmarks against native and peers (bench/RESULTS.md)"

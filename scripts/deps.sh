@@ -3,19 +3,21 @@
 # Checks the Debian packages a target needs; installs the missing ones as
 # root (apt-get update once, then apt-get install), or prints the exact
 # command and fails as non-root.
-#   scripts/deps.sh build|check|bench
+#   scripts/deps.sh build|check|stress|bench
 set -u
 what=${1:-build}
 
 build_pkgs="gcc make libc6-dev libunwind-dev uthash-dev libmicrohttpd-dev libdw-dev libelf-dev curl"
-check_pkgs="g++ perl python3 redis-server redis-tools binutils"
+check_pkgs="g++ perl python3 redis-server redis-tools binutils valgrind"
+stress_pkgs="clang-14 libclang-rt-14-dev"
 bench_pkgs="g++ heaptrack google-perftools libjemalloc-dev valgrind redis-server redis-tools hyperfine"
 
 case "$what" in
   build) pkgs=$build_pkgs ;;
   check) pkgs="$build_pkgs $check_pkgs" ;;
+  stress) pkgs="$build_pkgs $check_pkgs $stress_pkgs" ;;
   bench) pkgs="$build_pkgs $check_pkgs $bench_pkgs" ;;
-  *) echo "usage: $0 build|check|bench" >&2; exit 2 ;;
+  *) echo "usage: $0 build|check|stress|bench" >&2; exit 2 ;;
 esac
 
 installed() {
