@@ -4,6 +4,9 @@
 CC      ?= gcc
 BUILD   := build
 VERSION := 0.1.0
+SOVERSION := 0
+PREFIX ?= /usr/local
+DESTDIR ?=
 
 # Flags shared by every C file of the project (STYLE.md, habit 15).
 WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
@@ -15,8 +18,8 @@ comma := ,
 # Test commands, appended by each build.mk; tests/run.sh runs them in order.
 TESTS :=
 
-.PHONY: all clean check demo deps deps-check deps-demo lint help stress
-all: $(BUILD)/libleakscope.so $(BUILD)/leakscope-translate
+.PHONY: all clean check demo deps deps-check deps-demo lint help stress install uninstall
+all: $(BUILD)/libleakscope.so $(BUILD)/leakscope-translate $(BUILD)/leakscope
 
 include preload/build.mk
 include control/build.mk
@@ -28,6 +31,32 @@ include bench/build.mk
 
 $(BUILD):
 	@mkdir -p $@
+
+# The command-line wrapper (POSIX sh).
+$(BUILD)/leakscope: cli/leakscope.sh Makefile
+	@mkdir -p $(dir $@)
+	sed 's/@VERSION@/$(VERSION)/' $< > $@
+	chmod 0755 $@
+
+# make install PREFIX=/usr/local DESTDIR=...: the preload with its
+# versioned soname, the two commands, the man page and the docs.
+LIBDIR := $(PREFIX)/lib
+DOCDIR := $(PREFIX)/share/doc/leakscope
+MANDIR := $(PREFIX)/share/man/man1
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(BUILD)/libleakscope.so $(DESTDIR)$(LIBDIR)/libleakscope.so.$(VERSION)
+	ln -sf libleakscope.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libleakscope.so.$(SOVERSION)
+	ln -sf libleakscope.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libleakscope.so
+	install -m 0755 $(BUILD)/leakscope $(BUILD)/leakscope-translate $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 docs/leakscope.1 $(DESTDIR)$(MANDIR)/leakscope.1
+	install -m 0644 README.md LICENSE $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libleakscope.so.$(VERSION) \
+		$(DESTDIR)$(LIBDIR)/libleakscope.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libleakscope.so \
+		$(DESTDIR)$(PREFIX)/bin/leakscope $(DESTDIR)$(PREFIX)/bin/leakscope-translate \
+		$(DESTDIR)$(MANDIR)/leakscope.1
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 # Dependency checks install what is missing (as root) or print the command.
 deps-demo:

@@ -11,6 +11,8 @@
 #include <sys/types.h>
 #include <microhttpd.h>
 
+#include "../preload/internal.h"
+
 /* ---- query.c: request parsing, no I/O (fuzzed on its own) ---------- */
 
 /* Parses a decimal integer in [lo, hi], digits only. 0 or -EINVAL. */
@@ -80,5 +82,30 @@ enum MHD_Result ls_control_answer(void *cls, struct MHD_Connection *c,
 				  const char *url, const char *method,
 				  const char *version, const char *upload,
 				  size_t *upload_size, void **req_cls);
+/* libmicrohttpd's request-completed callback: frees a request's state. */
+void ls_control_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+			  enum MHD_RequestTerminationCode toe);
+/* Queues a copied body. MHD_NO only when the connection must be dropped. */
+enum MHD_Result ls_control_reply(struct MHD_Connection *c, unsigned status,
+				 const char *type, const void *body, size_t len);
+/* Queues a one-line text body. */
+enum MHD_Result ls_control_reply_text(struct MHD_Connection *c, unsigned status,
+				      const char *line);
+/* Answers 400 and returns false when the query has a parameter not in
+ * allowed (comma-separated). */
+bool ls_control_only_params(struct MHD_Connection *c, const char *allowed,
+			    enum MHD_Result *rc);
+/* Streams a report of the window, closing it first when close is set. */
+enum MHD_Result ls_control_report(struct MHD_Connection *c, bool close,
+				  enum ls_report_format fmt, uint64_t min_age_ns);
+
+/* ---- debug.c: Go's net/http/pprof endpoints ------------------------- */
+
+/* GET /debug/pprof/heap: the open window as a gzipped profile.proto, or
+ * with ?debug=1 as legacy heap text. */
+enum MHD_Result ls_debug_heap(struct MHD_Connection *c);
+/* /debug/pprof/symbol: GET says how many symbols it knows, POST (or a
+ * query) of addresses joined by '+' gets "0xADDR name" lines. */
+enum MHD_Result ls_debug_symbol(struct MHD_Connection *c, const char *body, size_t len);
 
 #endif

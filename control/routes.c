@@ -2,17 +2,16 @@
 /* control/routes.c: the control endpoints. Every error is a 4xx with a
  * one-line plain-text reason; nothing here can stop the host. */
 #include "internal.h"
-#include "../preload/internal.h"
 
 #include <errno.h>
 #include <string.h>
 
 #define TEXT "text/plain; charset=utf-8"
 #define JSON "application/json"
+#define BODY_MAX (64 * 1024) /* the largest request body read: symbol lookups */
 
-/* Queues a copied body. MHD_NO only when the connection must be dropped. */
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
-			     const char *type, const char *body, size_t len)
+enum MHD_Result ls_control_reply(struct MHD_Connection *c, unsigned status,
+				 const char *type, const void *body, size_t len)
 {
 	struct MHD_Response *r = ls_mhd.from_buffer(len, (void *)body,
 						    MHD_RESPMEM_MUST_COPY);
@@ -29,10 +28,10 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
 	return rc;
 }
 
-static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status,
-				  const char *line)
+enum MHD_Result ls_control_reply_text(struct MHD_Connection *c, unsigned status,
+				      const char *line)
 {
-	return reply(c, status, TEXT, line, strlen(line));
+	return ls_control_reply(c, status, TEXT, line, strlen(line));
 }
 
 /* ---- query parameters ------------------------------------------------ */
@@ -60,10 +59,8 @@ static enum MHD_Result check_name(void *cls, enum MHD_ValueKind kind,
 	return MHD_YES;
 }
 
-/* Answers 400 and returns false when the query has a parameter that is
- * not in allowed (comma-separated). */
-static bool only_params(struct MHD_Connection *c, const char *allowed,
-			enum MHD_Result *rc)
+bool ls_control_only_params(struct MHD_Connection *c, const char *allowed,
+			    enum MHD_Result *rc)
 {
 	struct params_check p = { .allowed = allowed };
 	char line[160];
@@ -79,7 +76,7 @@ static bool only_params(struct MHD_Connection *c, const char *allowed,
 	ls_buf_str(&b, *allowed ? allowed : "nothing");
 	ls_buf_ch(&b, '\n');
 	line[b.len] = '\0';
-	*rc = reply_text(c, MHD_HTTP_BAD_REQUEST, line);
+	*rc = ls_control_reply_text(c, MHD_HTTP_BAD_REQUEST, line);
 	return false;
 }
 
@@ -97,43 +94,22 @@ static void report_done(void *cls)
 	ls_report_free(cls);
 }
 
-/* Streams a report of the window (closing it first when close is set). */
-static enum MHD_Result serve_report(struct MHD_Connection *c, bool close)
+enum MHD_Result ls_control_report(struct MHD_Connection *c, bool close,
+				  enum ls_report_format fmt, uint64_t min_age_ns)
 {
 	struct ls_window_info info;
 	enum MHD_Result rc;
-	uint64_t min_age = 0;
-
-	if (!only_params(c, "min_age,format", &rc))
-		return rc;
-	const char *v = ls_mhd.lookup_value(c, MHD_GET_ARGUMENT_KIND, "min_age");
-	if (v && ls_query_seconds(v, &min_age))
-		return reply_text(c, MHD_HTTP_BAD_REQUEST,
-				  "error: min_age must be seconds, like 30 or 2.5\n");
-	v = ls_mhd.lookup_value(c, MHD_GET_ARGUMENT_KIND, "format");
-	if (v && strcmp(v, "text"))
-		return reply_text(c, MHD_HTTP_BAD_REQUEST,
-				  "error: format must be text\n");
 
 	ls_report_ref();
-	if (close) {
-		if (ls_window_off(&info)) {
-			ls_report_unref();
-			return reply_text(c, MHD_HTTP_CONFLICT,
-					  "error: leak detection is off; GET /leak-on?sampling=N first\n");
-		}
-	} else {
-		ls_window_get(&info);
-		if (!info.on) {
-			ls_report_unref();
-			return reply_text(c, MHD_HTTP_CONFLICT,
-					  "error: leak detection is off; GET /leak-on?sampling=N first\n");
-		}
+	if (close ? ls_window_off(&info) != 0 : (ls_window_get(&info), !info.on)) {
+		ls_report_unref();
+		return ls_control_reply_text(c, MHD_HTTP_CONFLICT,
+					     "error: leak detection is off; GET /leak-on?sampling=N first\n");
 	}
-	struct ls_report *r = ls_report_build(&info, min_age);
+	struct ls_report *r = ls_report_build(&info, min_age_ns, fmt);
 	if (!r)
-		return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-				  "error: out of memory while building the report\n");
+		return ls_control_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+					     "error: out of memory while building the report\n");
 	struct MHD_Response *resp = ls_mhd.from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
 							 report_reader, r, report_done);
 	if (!resp) {
@@ -147,6 +123,28 @@ static enum MHD_Result serve_report(struct MHD_Connection *c, bool close)
 	return rc;
 }
 
+/* /leak-off and /leak-report: min_age and format (text or pprof). */
+static enum MHD_Result leak_report(struct MHD_Connection *c, bool close)
+{
+	enum MHD_Result rc;
+	uint64_t min_age = 0;
+	enum ls_report_format fmt = LS_REPORT_TEXT;
+
+	if (!ls_control_only_params(c, "min_age,format", &rc))
+		return rc;
+	const char *v = ls_mhd.lookup_value(c, MHD_GET_ARGUMENT_KIND, "min_age");
+	if (v && ls_query_seconds(v, &min_age))
+		return ls_control_reply_text(c, MHD_HTTP_BAD_REQUEST,
+					     "error: min_age must be seconds, like 30 or 2.5\n");
+	v = ls_mhd.lookup_value(c, MHD_GET_ARGUMENT_KIND, "format");
+	if (v && !strcmp(v, "pprof"))
+		fmt = LS_REPORT_PPROF;
+	else if (v && strcmp(v, "text"))
+		return ls_control_reply_text(c, MHD_HTTP_BAD_REQUEST,
+					     "error: format must be text or pprof\n");
+	return ls_control_report(c, close, fmt, min_age);
+}
+
 /* ---- endpoints ----------------------------------------------------------- */
 
 static enum MHD_Result leak_on(struct MHD_Connection *c)
@@ -156,27 +154,27 @@ static enum MHD_Result leak_on(struct MHD_Connection *c)
 	char line[128];
 	struct ls_buf b;
 
-	if (!only_params(c, "sampling", &rc))
+	if (!ls_control_only_params(c, "sampling", &rc))
 		return rc;
 	const char *v = ls_mhd.lookup_value(c, MHD_GET_ARGUMENT_KIND, "sampling");
 	if (!v)
-		return reply_text(c, MHD_HTTP_BAD_REQUEST,
-				  "error: missing sampling=N (1 to 1000000000)\n");
+		return ls_control_reply_text(c, MHD_HTTP_BAD_REQUEST,
+					     "error: missing sampling=N (1 to 1000000000)\n");
 	if (ls_query_u64(v, 1, LS_SAMPLING_MAX, &n))
-		return reply_text(c, MHD_HTTP_BAD_REQUEST,
-				  "error: sampling must be an integer from 1 to 1000000000\n");
+		return ls_control_reply_text(c, MHD_HTTP_BAD_REQUEST,
+					     "error: sampling must be an integer from 1 to 1000000000\n");
 	int err = ls_window_on(n);
 	if (err == -EALREADY)
-		return reply_text(c, MHD_HTTP_CONFLICT,
-				  "error: leak detection is already on; GET /leak-off first\n");
+		return ls_control_reply_text(c, MHD_HTTP_CONFLICT,
+					     "error: leak detection is already on; GET /leak-off first\n");
 	if (err)
-		return reply_text(c, MHD_HTTP_BAD_REQUEST, "error: cannot open a window\n");
+		return ls_control_reply_text(c, MHD_HTTP_BAD_REQUEST, "error: cannot open a window\n");
 	ls_buf_init(&b, line, sizeof(line) - 1);
 	ls_buf_str(&b, "ok: leak detection on, sampling one allocation in ");
 	ls_buf_u64(&b, n);
 	ls_buf_ch(&b, '\n');
 	line[b.len] = '\0';
-	return reply_text(c, MHD_HTTP_OK, line);
+	return ls_control_reply_text(c, MHD_HTTP_OK, line);
 }
 
 static enum MHD_Result leak_status(struct MHD_Connection *c)
@@ -185,26 +183,67 @@ static enum MHD_Result leak_status(struct MHD_Connection *c)
 	char mem[1024];
 	struct ls_buf b;
 
-	if (!only_params(c, "", &rc))
+	if (!ls_control_only_params(c, "", &rc))
 		return rc;
 	ls_buf_init(&b, mem, sizeof(mem));
 	ls_status_json(&b);
-	return reply(c, MHD_HTTP_OK, JSON, mem, b.len);
+	return ls_control_reply(c, MHD_HTTP_OK, JSON, mem, b.len);
 }
 
-enum route { R_NONE, R_ON, R_OFF, R_REPORT, R_STATUS };
+enum route { R_NONE, R_ON, R_OFF, R_REPORT, R_STATUS, R_HEAP, R_SYMBOL };
+
+static const struct {
+	const char *path;
+	enum route route;
+} routes[] = {
+	{ "/leak-on", R_ON }, { "/leak-off", R_OFF }, { "/leak-report", R_REPORT },
+	{ "/leak-status", R_STATUS }, { "/debug/pprof/heap", R_HEAP },
+	{ "/debug/pprof/symbol", R_SYMBOL },
+};
 
 static enum route route_of(const char *url)
 {
-	if (!strcmp(url, "/leak-on"))
-		return R_ON;
-	if (!strcmp(url, "/leak-off"))
-		return R_OFF;
-	if (!strcmp(url, "/leak-report"))
-		return R_REPORT;
-	if (!strcmp(url, "/leak-status"))
-		return R_STATUS;
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (!strcmp(url, routes[i].path))
+			return routes[i].route;
 	return R_NONE;
+}
+
+/* A request body being read (only POST /debug/pprof/symbol has one). */
+struct body {
+	size_t len;
+	bool too_big;
+	char data[BODY_MAX];
+};
+
+/* *req_cls of requests answered at their first call. */
+static char answered;
+
+void ls_control_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+			  enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (*req_cls && *req_cls != &answered)
+		ls_mem_free(*req_cls, sizeof(struct body));
+	*req_cls = NULL;
+}
+
+/* Reads POST data into the request's body. true when it is all there. */
+static bool read_body(struct body *b, const char *upload, size_t *upload_size)
+{
+	if (*upload_size == 0)
+		return true;
+	size_t n = *upload_size;
+	if (b->len + n > sizeof(b->data)) {
+		b->too_big = true;
+		n = sizeof(b->data) - b->len;
+	}
+	memcpy(b->data + b->len, upload, n);
+	b->len += n;
+	*upload_size = 0;
+	return false;
 }
 
 enum MHD_Result ls_control_answer(void *cls, struct MHD_Connection *c,
@@ -214,30 +253,50 @@ enum MHD_Result ls_control_answer(void *cls, struct MHD_Connection *c,
 {
 	(void)cls;
 	(void)version;
-	(void)upload;
-	(void)upload_size;
-	/* Answer on the first call: no endpoint takes a body, and a body is
-	 * never read into memory. */
-	*req_cls = (void *)1;
+	if (*req_cls && *req_cls != &answered) {
+		struct body *b = *req_cls; /* a POST to /debug/pprof/symbol */
+		if (!read_body(b, upload, upload_size))
+			return MHD_YES;
+		if (b->too_big)
+			return ls_control_reply_text(c, MHD_HTTP_CONTENT_TOO_LARGE,
+						     "error: request body over 64 KiB\n");
+		return ls_debug_symbol(c, b->data, b->len);
+	}
+	*req_cls = &answered;
 	if (ls_cfg.token &&
 	    !ls_query_auth_ok(ls_mhd.lookup_value(c, MHD_HEADER_KIND,
 						  MHD_HTTP_HEADER_AUTHORIZATION),
 			      ls_cfg.token))
-		return reply_text(c, MHD_HTTP_UNAUTHORIZED,
-				  "error: missing or wrong 'Authorization: Bearer <token>'\n");
+		return ls_control_reply_text(c, MHD_HTTP_UNAUTHORIZED,
+					     "error: missing or wrong 'Authorization: Bearer <token>'\n");
 	enum route r = route_of(url ? url : "");
 	if (r == R_NONE)
-		return reply_text(c, MHD_HTTP_NOT_FOUND,
-				  "error: unknown path; endpoints: /leak-on?sampling=N "
-				  "/leak-off /leak-report /leak-status\n");
+		return ls_control_reply_text(c, MHD_HTTP_NOT_FOUND,
+					     "error: unknown path; endpoints: /leak-on?sampling=N "
+					     "/leak-off /leak-report /leak-status /debug/pprof/heap "
+					     "/debug/pprof/symbol\n");
+	if (r == R_SYMBOL && !strcmp(method, MHD_HTTP_METHOD_POST)) {
+		/* Answered once the body is in; any other request is answered
+		 * on its first call and its body never read. */
+		struct body *b = ls_mem_alloc(sizeof(*b), false);
+		if (!b)
+			return ls_control_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+						     "error: out of memory\n");
+		b->len = 0;
+		b->too_big = false;
+		*req_cls = b;
+		return MHD_YES;
+	}
 	if (strcmp(method, MHD_HTTP_METHOD_GET))
-		return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED,
-				  "error: only GET is allowed\n");
+		return ls_control_reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+					     "error: only GET is allowed here\n");
 	switch (r) {
 	case R_ON: return leak_on(c);
-	case R_OFF: return serve_report(c, true);
-	case R_REPORT: return serve_report(c, false);
+	case R_OFF: return leak_report(c, true);
+	case R_REPORT: return leak_report(c, false);
 	case R_STATUS: return leak_status(c);
+	case R_HEAP: return ls_debug_heap(c);
+	case R_SYMBOL: return ls_debug_symbol(c, NULL, 0);
 	default: break;
 	}
 	return MHD_NO;

@@ -8,8 +8,9 @@ PRELOAD_CFLAGS := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -ftls-model=initial-e
 	-fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc
 PRELOAD_LIBS := -ldl -lm -lpthread
 
+# The soname is versioned; build/libleakscope.so keeps its plain name.
 $(BUILD)/libleakscope.so: $(PRELOAD_OBJ)
-	$(CC) -shared -Wl,-soname,libleakscope.so -Wl,-z,now -o $@ $^ $(PRELOAD_LIBS)
+	$(CC) -shared -Wl,-soname,libleakscope.so.$(SOVERSION) -Wl,-z,now -o $@ $^ $(PRELOAD_LIBS)
 
 $(BUILD)/obj/preload/%.o: preload/%.c preload/internal.h control/internal.h
 	@mkdir -p $(dir $@)

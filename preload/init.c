@@ -48,7 +48,7 @@ __attribute__((destructor)) static void dtor(void)
 		ls_guard_leave();
 		return;
 	}
-	struct ls_report *r = ls_report_build(&info, 0);
+	struct ls_report *r = ls_report_build(&info, 0, LS_REPORT_TEXT);
 	if (!r) {
 		ls_log("LEAKSCOPE_REPORT: out of memory building the report");
 	} else {

@@ -504,6 +504,15 @@ void ls_modules_reset(void);
 typedef bool (*ls_line_fn)(void *ctx, const char *line, size_t len);
 unsigned ls_modules_count(void);
 void ls_modules_emit(ls_line_fn fn, void *ctx);
+/* One module, for profile.proto's mappings. path stays valid until the
+ * next window opens. */
+struct ls_module_info {
+	uintptr_t start, end, offset;
+	const char *path;
+	char build_id[2 * 64 + 1]; /* lowercase hex, "" when unknown */
+};
+/* Calls fn on each module, in the order of the report's maps. */
+void ls_modules_each(bool (*fn)(void *ctx, const struct ls_module_info *m), void *ctx);
 void ls_modules_lock(void);
 void ls_modules_unlock(void);
 void ls_modules_reinit_locks(void);
@@ -512,6 +521,23 @@ void ls_modules_reinit_locks(void);
 /* report.c: building and streaming the text report.                   */
 
 struct ls_report;
+
+enum ls_report_format {
+	LS_REPORT_TEXT,  /* docs/report-format.md */
+	LS_REPORT_PPROF, /* gperftools legacy heap text, scaled by N */
+};
+
+/* One record of a built report, for the other writers (pprof.c). */
+struct ls_report_row {
+	uint64_t count, bytes;  /* sampled, not scaled */
+	void *const *frames;    /* innermost first: return addresses */
+	unsigned nframes, api;
+};
+size_t ls_report_nrows(const struct ls_report *r);
+void ls_report_get_row(const struct ls_report *r, size_t i, struct ls_report_row *out);
+const struct ls_window_info *ls_report_info(const struct ls_report *r);
+/* Sampled live count and bytes over all rows. */
+void ls_report_totals(const struct ls_report *r, uint64_t *count, uint64_t *bytes);
 /* Takes a reference that keeps closed stacks readable. */
 void ls_report_ref(void);
 /* Drops it; frees closed stacks when it was the last one. */
@@ -524,7 +550,7 @@ void ls_report_reset_refs(void);
  * min_age_ns. Consumes one ls_report_ref. NULL on out of memory (the
  * reference is then dropped too). */
 struct ls_report *ls_report_build(const struct ls_window_info *info,
-				  uint64_t min_age_ns);
+				  uint64_t min_age_ns, enum ls_report_format fmt);
 /* Copies up to cap bytes of report text into buf. Returns the count,
  * 0 at the end. */
 size_t ls_report_read(struct ls_report *r, char *buf, size_t cap);
@@ -532,6 +558,17 @@ void ls_report_free(struct ls_report *r);
 /* Writes a whole report to path (%p expanded) with mode 0600 through a
  * temporary file and rename. 0 or -errno. */
 int ls_report_write_file(struct ls_report *r, const char *path);
+
+/* ------------------------------------------------------------------ */
+/* pprof.c: the report in the formats pprof reads.                     */
+
+#define LS_PPROF_MAX_MODULES 512
+/* The legacy heap text's header line and one record line. */
+void ls_pprof_header(const struct ls_report *r, struct ls_buf *b);
+void ls_pprof_row(const struct ls_report *r, size_t i, struct ls_buf *b);
+/* A gzipped profile.proto of the report (unsymbolized, with build IDs).
+ * 0 and *out (ls_mem_free(*out, *cap) when done), or -1 on out of memory. */
+int ls_pprof_proto(const struct ls_report *r, uint8_t **out, size_t *len, size_t *cap);
 
 /* ------------------------------------------------------------------ */
 /* fork.c */

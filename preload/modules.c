@@ -330,6 +330,28 @@ void ls_modules_emit(ls_line_fn fn, void *ctx)
 	pthread_mutex_unlock(&M.lock);
 }
 
+void ls_modules_each(bool (*fn)(void *ctx, const struct ls_module_info *m), void *ctx)
+{
+	struct ls_module_info info;
+
+	pthread_mutex_lock(&M.lock);
+	for (size_t i = 0; i < M.n; i++) {
+		const struct module *m = &M.v[i];
+		info.start = m->start;
+		info.end = m->end;
+		info.offset = m->offset;
+		info.path = m->path;
+		for (unsigned k = 0; k < m->id_len; k++) {
+			info.build_id[2 * k] = "0123456789abcdef"[m->id[k] >> 4];
+			info.build_id[2 * k + 1] = "0123456789abcdef"[m->id[k] & 15];
+		}
+		info.build_id[2 * m->id_len] = '\0';
+		if (!fn(ctx, &info))
+			break;
+	}
+	pthread_mutex_unlock(&M.lock);
+}
+
 void ls_modules_lock(void)
 {
 	pthread_mutex_lock(&M.lock);

@@ -27,6 +27,7 @@ enum phase { PH_HEADER, PH_MAPS, PH_ROWS, PH_END, PH_DONE };
 struct ls_report {
 	struct ls_window_info info;
 	uint64_t min_age_ns, now;
+	enum ls_report_format fmt;
 	bool failed;
 
 	struct agg *tab;         /* open addressing, keyed by stack */
@@ -35,9 +36,10 @@ struct ls_report {
 	size_t nrows;
 	uint64_t live_count, live_bytes;
 
-	char *maps;              /* map: lines, snapshot at build time */
-	size_t maps_len, maps_cap;
+	char *maps;              /* map: lines (pprof: /proc/self/maps), */
+	size_t maps_len, maps_cap; /* a snapshot at build time */
 	unsigned nmaps;
+	enum phase maps_at;      /* copied out when this phase is reached */
 
 	enum phase phase;
 	size_t row, maps_off;
@@ -191,7 +193,24 @@ static bool append_map(void *ctx, const char *line, size_t len)
 	return true;
 }
 
-struct ls_report *ls_report_build(const struct ls_window_info *info, uint64_t min_age_ns)
+/* pprof wants the process's whole map after its records. */
+static bool snapshot_proc_maps(struct ls_report *r)
+{
+	char buf[8192];
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (!append_map(r, buf, (size_t)n))
+			break;
+	close(fd);
+	return n == 0;
+}
+
+struct ls_report *ls_report_build(const struct ls_window_info *info, uint64_t min_age_ns,
+				  enum ls_report_format fmt)
 {
 	struct ls_report *r = ls_mem_calloc(sizeof(*r), false);
 	size_t cap = 64;
@@ -201,6 +220,8 @@ struct ls_report *ls_report_build(const struct ls_window_info *info, uint64_t mi
 	ls_sample_drain(); /* frees deferred by signal handlers are not leaks */
 	r->info = *info;
 	r->min_age_ns = min_age_ns;
+	r->fmt = fmt;
+	r->maps_at = fmt == LS_REPORT_PPROF ? PH_DONE : PH_ROWS;
 	r->now = ls_now_mono_ns();
 	while (cap < info->stacks * 2 && cap < ((size_t)1 << 40))
 		cap *= 2;
@@ -228,7 +249,12 @@ struct ls_report *ls_report_build(const struct ls_window_info *info, uint64_t mi
 	qsort(r->rows, r->nrows, sizeof(*r->rows), by_bytes_desc);
 
 	ls_modules_refresh();
-	ls_modules_emit(append_map, r);
+	if (fmt == LS_REPORT_PPROF) {
+		if (!snapshot_proc_maps(r))
+			goto fail;
+	} else {
+		ls_modules_emit(append_map, r);
+	}
 	return r;
 fail:
 	ls_report_free(r);
@@ -351,7 +377,10 @@ static bool next_line(struct ls_report *r)
 	ls_buf_init(&b, r->line, sizeof(r->line));
 	switch (r->phase) {
 	case PH_HEADER:
-		header(r, &b);
+		if (r->fmt == LS_REPORT_PPROF)
+			ls_pprof_header(r, &b);
+		else
+			header(r, &b);
 		r->phase = PH_MAPS;
 		break;
 	case PH_MAPS:
@@ -360,15 +389,22 @@ static bool next_line(struct ls_report *r)
 		break;
 	case PH_ROWS:
 		if (r->row < r->nrows) {
-			row(r, r->rows[r->row++], &b);
+			if (r->fmt == LS_REPORT_PPROF)
+				ls_pprof_row(r, r->row++, &b);
+			else
+				row(r, r->rows[r->row++], &b);
 			break;
 		}
 		r->phase = PH_END;
 		/* fall through */
 	case PH_END:
-		ls_buf_str(&b, "end: ");
-		ls_buf_u64(&b, r->nrows);
-		ls_buf_str(&b, " stacks\n");
+		if (r->fmt == LS_REPORT_PPROF) {
+			ls_buf_str(&b, "\nMAPPED_LIBRARIES:\n");
+		} else {
+			ls_buf_str(&b, "end: ");
+			ls_buf_u64(&b, r->nrows);
+			ls_buf_str(&b, " stacks\n");
+		}
 		r->phase = PH_DONE;
 		break;
 	case PH_DONE:
@@ -384,7 +420,8 @@ size_t ls_report_read(struct ls_report *r, char *buf, size_t cap)
 	size_t out = 0;
 
 	while (out < cap) {
-		if (r->phase == PH_ROWS && r->maps_off < r->maps_len) {
+		if (r->phase == r->maps_at && r->line_off == r->line_len &&
+		    r->maps_off < r->maps_len) {
 			size_t n = r->maps_len - r->maps_off;
 			n = n < cap - out ? n : cap - out;
 			memcpy(buf + out, r->maps + r->maps_off, n);
@@ -401,6 +438,31 @@ size_t ls_report_read(struct ls_report *r, char *buf, size_t cap)
 		out += n;
 	}
 	return out;
+}
+
+size_t ls_report_nrows(const struct ls_report *r)
+{
+	return r->nrows;
+}
+
+void ls_report_get_row(const struct ls_report *r, size_t i, struct ls_report_row *out)
+{
+	const struct agg *a = r->rows[i];
+	out->count = a->count;
+	out->bytes = a->bytes;
+	out->nframes = ls_stack_frames(a->st, &out->frames);
+	out->api = ls_stack_api(a->st);
+}
+
+const struct ls_window_info *ls_report_info(const struct ls_report *r)
+{
+	return &r->info;
+}
+
+void ls_report_totals(const struct ls_report *r, uint64_t *count, uint64_t *bytes)
+{
+	*count = r->live_count;
+	*bytes = r->live_bytes;
 }
 
 int ls_report_write_file(struct ls_report *r, const char *pattern)

@@ -117,7 +117,7 @@ static void *toggler(void *arg)
 		for (int r = 0; r < 2; r++) {
 			ls_report_ref();
 			ls_window_get(&info);
-			struct ls_report *rep = info.on ? ls_report_build(&info, 0) : NULL;
+			struct ls_report *rep = info.on ? ls_report_build(&info, 0, LS_REPORT_TEXT) : NULL;
 			if (!rep) {
 				ls_report_unref();
 				continue;
@@ -139,7 +139,7 @@ static void *toggler(void *arg)
 		ls_status_json(&b);
 		ls_report_ref();
 		if (!ls_window_off(&info)) {
-			struct ls_report *rep = ls_report_build(&info, 0);
+			struct ls_report *rep = ls_report_build(&info, 0, LS_REPORT_TEXT);
 			if (rep) {
 				while (ls_report_read(rep, buf, sizeof(buf)) > 0)
 					;
