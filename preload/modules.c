@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #define BUILD_ID_MAX 64
-#define REFRESH_GAP_NS 10000000ull /* at most one rescan per 10 ms */
+#define STRAYS 64 /* pages of code outside any file, remembered */
 
 struct module {
 	uintptr_t start, end, offset;
@@ -27,8 +27,9 @@ static struct {
 	pthread_mutex_t lock;
 	struct module *v;
 	size_t n, cap;
-	uint64_t last_scan;
 	size_t hint;    /* module of the last covered frame */
+	uintptr_t strays[STRAYS]; /* pages no rescan could place (JIT code) */
+	unsigned nstrays;
 } M = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* ---- build IDs ------------------------------------------------------ */
@@ -233,7 +234,7 @@ static void scan(void)
 			have = 0; /* a line longer than the buffer: drop it */
 	}
 	close(fd);
-	M.last_scan = ls_now_mono_ns();
+
 }
 
 void ls_modules_refresh(void)
@@ -256,6 +257,7 @@ void ls_modules_reset(void)
 	}
 	M.n = keep;
 	M.hint = 0;
+	M.nstrays = 0;
 	pthread_mutex_unlock(&M.lock);
 }
 
@@ -272,17 +274,34 @@ static bool covered(uintptr_t pc)
 	return false;
 }
 
+static bool stray(uintptr_t page)
+{
+	for (unsigned i = 0; i < M.nstrays && i < STRAYS; i++)
+		if (M.strays[i] == page)
+			return true;
+	return false;
+}
+
+/* A frame outside every known module is a module loaded since the last
+ * scan (it must be caught now: it may be unloaded before the report), or
+ * code outside any file, such as JIT code, whose page is remembered so
+ * it costs one scan only. Each new stack comes here once. */
 void ls_modules_cover(void *const *frames, unsigned n)
 {
+	bool scanned = false;
+
 	pthread_mutex_lock(&M.lock);
 	for (unsigned i = 0; i < n; i++) {
-		if (covered((uintptr_t)frames[i]))
+		uintptr_t pc = (uintptr_t)frames[i], page = pc & ~(uintptr_t)(LS_PAGE - 1);
+		if (covered(pc) || stray(page))
 			continue;
-		/* A module loaded since the last scan, or code outside any
-		 * file (JIT); the rate limit keeps the latter cheap. */
-		if (ls_now_mono_ns() - M.last_scan >= REFRESH_GAP_NS)
+		if (!scanned) {
 			scan();
-		break;
+			scanned = true;
+			if (covered(pc))
+				continue;
+		}
+		M.strays[M.nstrays++ % STRAYS] = page;
 	}
 	pthread_mutex_unlock(&M.lock);
 }
