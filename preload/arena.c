@@ -475,7 +475,8 @@ void ls_arena_scan(uint32_t gen, ls_rec_fn fn, void *ctx)
 {
 	uintptr_t first = ls_region_first_span(), end = ls_region_committed_end();
 
-	if (!first || !arena_ready)
+	/* Generation 0 marks free slots: no window's blocks. */
+	if (!first || !arena_ready || !gen)
 		return;
 	for (uintptr_t at = first; at < end; at += LS_CHUNK) {
 		struct ls_span *s = (struct ls_span *)at;
