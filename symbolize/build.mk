@@ -1,18 +1,37 @@
 # SPDX-License-Identifier: MIT
 # symbolize/: the offline translator, build/leakscope-translate.
 
-TRANSLATE_SRCS := main report maps module symtab dwarf sym output util
+TRANSLATE_SRCS := main report maps module symtab dwarf sym output flame html util
 TRANSLATE_OBJS := $(TRANSLATE_SRCS:%=$(BUILD)/symbolize/%.o)
 # libstdc++ for __cxa_demangle: the runtime library itself, which every Debian
 # has, so the build does not need g++ (libstdc++-dev).
 TRANSLATE_LIBS := -ldw -lelf -l:libstdc++.so.6
 
+# --format pprof: symbolize/pprof/pprof.c packs messages with protobuf-c code
+# that protoc-c generates from symbolize/pprof/profile.proto into the build
+# tree (never committed). It sits in a directory of its own because
+# tests/fuzz.mk compiles every symbolize/*.c but main.c without the generated
+# header or these libraries; main.c is the only caller.
+PPROF_GEN  := $(BUILD)/symbolize/pprof/profile.pb-c
+PPROF_OBJS := $(BUILD)/symbolize/pprof/pprof.o $(PPROF_GEN).o
+PPROF_LIBS := -lprotobuf-c -lz
+
 $(BUILD)/symbolize/%.o: symbolize/%.c symbolize/translate.h | $(BUILD)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) -c -o $@ $<
 
-$(BUILD)/leakscope-translate: $(TRANSLATE_OBJS)
-	$(CC) $(CFLAGS_BASE) -o $@ $(TRANSLATE_OBJS) $(TRANSLATE_LIBS)
+$(PPROF_GEN).c $(PPROF_GEN).h &: symbolize/pprof/profile.proto
+	@mkdir -p $(@D)
+	protoc-c --proto_path=symbolize/pprof --c_out=$(@D) $<
+
+$(PPROF_GEN).o: $(PPROF_GEN).c $(PPROF_GEN).h
+	$(CC) $(CFLAGS_BASE) -I$(@D) -c -o $@ $<
+
+$(BUILD)/symbolize/pprof/pprof.o: symbolize/pprof/pprof.c symbolize/translate.h $(PPROF_GEN).h
+	$(CC) $(CFLAGS_BASE) -I$(@D) -c -o $@ $<
+
+$(BUILD)/leakscope-translate: $(TRANSLATE_OBJS) $(PPROF_OBJS)
+	$(CC) $(CFLAGS_BASE) -o $@ $(TRANSLATE_OBJS) $(PPROF_OBJS) $(TRANSLATE_LIBS) $(PPROF_LIBS)
 
 
 # Golden tests (tests/golden): programs that write reports of their own
@@ -67,3 +86,24 @@ $(GOLDEN)/e2e: $(GOLDEN_SRC)/e2e.c | $(BUILD)
 
 tests: $(BUILD)/leakscope-translate $(GOLDEN_BINS)
 TESTS += tests/golden/run.sh
+
+# Output formats (tests/golden/formats.py): each is read back by its real
+# consumer. pprof is Google's, built offline from Debian's Go sources
+# (golang-github-google-pprof-dev) in GOPATH mode, once; the translator is
+# also built with ASan+UBSan, for the run over odd and mutated reports.
+PPROF_GOPATH := /usr/share/gocode
+$(BUILD)/tools/pprof: | $(BUILD)
+	@mkdir -p $(@D)
+	@cache=$$(mktemp -d) && GO111MODULE=off GOPATH=$(PPROF_GOPATH) GOPROXY=off GOFLAGS= GOCACHE=$$cache \
+		go build -o $@ github.com/google/pprof; rc=$$?; rm -rf $$cache; exit $$rc
+
+TRANSLATE_ASAN := $(BUILD)/symbolize/asan/leakscope-translate
+$(TRANSLATE_ASAN): $(TRANSLATE_SRCS:%=symbolize/%.c) symbolize/pprof/pprof.c symbolize/translate.h \
+		$(PPROF_GEN).c $(PPROF_GEN).h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -I$(BUILD)/symbolize/pprof \
+		-o $@ $(TRANSLATE_SRCS:%=symbolize/%.c) symbolize/pprof/pprof.c $(PPROF_GEN).c \
+		$(TRANSLATE_LIBS) $(PPROF_LIBS)
+
+tests: $(BUILD)/tools/pprof $(TRANSLATE_ASAN)
+TESTS += "python3 tests/golden/formats.py"

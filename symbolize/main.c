@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "translate.h"
 
@@ -17,7 +18,13 @@ static const char usage[] =
 	"       " LS_PROG " [OPTIONS] --report REPORT 0xADDR...  one stack, with REPORT's maps\n"
 	"       " LS_PROG " [OPTIONS] --pid PID 0xADDR...        one stack, with a live process's maps\n"
 	"\n"
-	"  --format text|json|folded  output format (default text)\n"
+	"  --format FORMAT            output format (default text):\n"
+	"                             text    the leaks, one frame a line\n"
+	"                             json    everything, for scripts\n"
+	"                             folded  one line a stack, for flame graph tools\n"
+	"                             pprof   gzipped profile.proto, for pprof (binary)\n"
+	"                             svg     an interactive flame graph of leaked bytes\n"
+	"                             html    one page: a sortable table and the flame graph\n"
 	"  --top K                    show the K biggest leaks only\n"
 	"  --debug-dir DIR            look for DIR/.build-id/xx/rest.debug (repeatable;\n"
 	"                             " DEFAULT_DEBUG_DIR " under the sysroot comes last)\n"
@@ -70,8 +77,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				o->fmt = LS_FMT_JSON;
 			else if (strcmp(optarg, "folded") == 0)
 				o->fmt = LS_FMT_FOLDED;
+			else if (strcmp(optarg, "pprof") == 0)
+				o->fmt = LS_FMT_PPROF;
+			else if (strcmp(optarg, "svg") == 0)
+				o->fmt = LS_FMT_SVG;
+			else if (strcmp(optarg, "html") == 0)
+				o->fmt = LS_FMT_HTML;
 			else
-				return ls_util_msg("--format: want text, json or folded"), -1;
+				return ls_util_msg("--format: want text, json, folded, pprof, svg or html"), -1;
 			break;
 		case 't':
 			if (!ls_util_parse_u64(optarg, strlen(optarg), &o->top) || o->top == 0)
@@ -111,7 +124,26 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		return ls_util_msg(o->bare ? "give at least one address" : "give one REPORT (or - for stdin)"), -1;
 	if (o->bare && o->top > 0)
 		return ls_util_msg("--top applies to whole reports only"), -1;
+	if (o->bare && o->fmt > LS_FMT_FOLDED)
+		return ls_util_msg("--format pprof, svg and html apply to whole reports only"), -1;
+	if (o->fmt == LS_FMT_PPROF && isatty(STDOUT_FILENO))
+		return ls_util_msg("--format pprof writes gzip data: redirect stdout to a file"), -1;
 	return optind;
+}
+
+/* Writes the whole report in o's format. Returns 0, -ENOMEM or -EIO. */
+static int write_report(struct ls_report *r, struct ls_sym *y, const struct opts *o)
+{
+	switch (o->fmt) {
+	case LS_FMT_PPROF:
+		return ls_pprof_write(stdout, r, y, (size_t)o->top);
+	case LS_FMT_SVG:
+		return ls_flame_write(stdout, r, y, (size_t)o->top);
+	case LS_FMT_HTML:
+		return ls_html_write(stdout, r, y, (size_t)o->top);
+	default:
+		return ls_output_report(stdout, r, y, o->fmt, (size_t)o->top);
+	}
 }
 
 /* Reads the report at path ("-": stdin). Returns 0 or -errno (reported). */
@@ -183,7 +215,7 @@ int main(int argc, char **argv)
 	if (o.bare)
 		err = ls_output_stack(stdout, &r, y, o.fmt);
 	else
-		err = ls_output_report(stdout, &r, y, o.fmt, (size_t)o.top);
+		err = write_report(&r, y, &o);
 	if (err == -ENOMEM)
 		goto nomem;
 	if (err) {

@@ -1,22 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* output.c: the text, json and folded writers, and the folding of allocator frames. */
+/* output.c: the text, json and folded writers, the folding of allocator frames, and markup escaping. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "translate.h"
-
-/* One shown frame: an address's location and one of its (inlined) frames. */
-struct vframe {
-	const struct ls_loc *loc;
-	const struct ls_frame *f;
-};
-
-struct stack {
-	struct vframe *v;
-	size_t n, cap;
-	size_t skip;     /* leading allocator frames; v[skip - 1] is "via" */
-};
 
 /* ----------------------------------------------------------------- helpers */
 
@@ -42,7 +30,7 @@ static bool is_alloc_name(const char *f)
 }
 
 /* True when the frame is the allocator's or leakscope's own. */
-static bool is_alloc_frame(const struct vframe *v)
+static bool is_alloc_frame(const struct ls_vframe *v)
 {
 	return (v->f->function != NULL && is_alloc_name(v->f->function)) ||
 	       (v->loc->mod != NULL && ls_module_is_leakscope(v->loc->mod));
@@ -50,7 +38,7 @@ static bool is_alloc_frame(const struct vframe *v)
 
 /* Writes a frame's short name (function, else MODULE+0xOFF, else ??),
  * with each ';' as ':' when folded (';' separates folded frames). */
-static void short_name(FILE *out, const struct vframe *v, bool folded)
+static void short_name(FILE *out, const struct ls_vframe *v, bool folded)
 {
 	const char *s = v->f->function != NULL ? v->f->function : v->loc->module;
 
@@ -65,10 +53,31 @@ static void short_name(FILE *out, const struct vframe *v, bool folded)
 		fprintf(out, "+0x%llx", (unsigned long long)v->loc->offset);
 }
 
-/* Expands a leak's addresses into frames, innermost first; the first
- * address is a call site, the others return addresses. Returns 0 or
- * -ENOMEM. */
-static int expand(struct stack *st, struct ls_sym *y, const struct ls_leak *l)
+const char *ls_output_name(const struct ls_vframe *v, struct ls_buf *scratch)
+{
+	if (v->f->function != NULL)
+		return v->f->function;
+	if (v->loc->module == NULL)
+		return "??";
+	scratch->len = 0;
+	if (ls_buf_printf(scratch, "%s+0x%llx", v->loc->module, (unsigned long long)v->loc->offset) != 0)
+		return NULL;
+	return scratch->s;
+}
+
+const char *ls_output_via(const struct ls_stack *st, const struct ls_leak *l, struct ls_buf *scratch, bool *nomem)
+{
+	const char *s;
+
+	if (st->skip == 0)
+		return l->via;
+	s = ls_output_name(&st->v[st->skip - 1], scratch);
+	if (s == NULL)
+		*nomem = true;
+	return s;
+}
+
+int ls_output_expand(struct ls_stack *st, struct ls_sym *y, const struct ls_leak *l)
 {
 	st->n = st->skip = 0;
 	for (size_t i = 0; i < l->naddr; i++) {
@@ -79,14 +88,14 @@ static int expand(struct stack *st, struct ls_sym *y, const struct ls_leak *l)
 		for (size_t j = 0; j < loc->nframe; j++) {
 			if (st->n == st->cap) {
 				size_t cap = st->cap ? st->cap * 2 : 256;
-				struct vframe *v = realloc(st->v, cap * sizeof(*v));
+				struct ls_vframe *v = realloc(st->v, cap * sizeof(*v));
 
 				if (v == NULL)
 					return -ENOMEM;
 				st->v = v;
 				st->cap = cap;
 			}
-			st->v[st->n++] = (struct vframe){ loc, &loc->frame[j] };
+			st->v[st->n++] = (struct ls_vframe){ loc, &loc->frame[j] };
 		}
 	}
 	while (st->skip < st->n && is_alloc_frame(&st->v[st->skip]))
@@ -114,20 +123,9 @@ static void json_str_body(FILE *out, const char *s)
 		if (*p == '\0')
 			break;
 		unsigned c = *p;
-		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-		bool ok = len > 0;
+		size_t len = ls_util_utf8_len(p);
 
-		for (size_t i = 1; ok && i < len; i++)
-			ok = (p[i] & 0xc0) == 0x80;
-		if (ok && len > 1) {
-			/* reject overlong forms, surrogates and code points past U+10FFFF */
-			unsigned cp = len == 2 ? (c & 0x1f) << 6 | (p[1] & 0x3f)
-				    : len == 3 ? (c & 0x0f) << 12 | (p[1] & 0x3f) << 6 | (p[2] & 0x3f)
-					       : (c & 0x07) << 18 | (p[1] & 0x3f) << 12 | (p[2] & 0x3f) << 6 | (p[3] & 0x3f);
-			ok = !(len == 2 && cp < 0x80) && !(len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) &&
-			     !(len == 4 && (cp < 0x10000 || cp > 0x10ffff));
-		}
-		if (!ok) {
+		if (len == 0) {
 			fputs("\\ufffd", out);
 			p++;
 			continue;
@@ -182,11 +180,11 @@ static const char *loc_error(const struct ls_loc *loc)
 
 /* Writes "via" and "frames". via is the outermost folded allocator frame,
  * else the report's via= token (api, may be NULL). */
-static void json_frames(FILE *out, const struct stack *st, const char *indent, const char *api)
+static void json_frames(FILE *out, const struct ls_stack *st, const char *indent, const char *api)
 {
 	fputs("\"via\": ", out);
 	if (st->skip > 0) {
-		const struct vframe *v = &st->v[st->skip - 1];
+		const struct ls_vframe *v = &st->v[st->skip - 1];
 		char buf[32];
 
 		if (v->f->function != NULL || v->loc->module == NULL) {
@@ -204,7 +202,7 @@ static void json_frames(FILE *out, const struct stack *st, const char *indent, c
 	}
 	fputs(", \"frames\": [", out);
 	for (size_t i = 0; i < st->n; i++) {
-		const struct vframe *v = &st->v[i];
+		const struct ls_vframe *v = &st->v[i];
 		char buf[32];
 
 		fprintf(out, "%s\n%s{\"addr\": \"0x%llx\", \"module\": ", i ? "," : "", indent,
@@ -279,9 +277,56 @@ static void json_header(FILE *out, const struct ls_report *r)
 	fputs(r->nmap ? "\n  ],\n" : "],\n", out);
 }
 
+/* ------------------------------------------------------------------ markup */
+
+void ls_output_markup(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p != '\0') {
+		const unsigned char *run = p;
+
+		while (*p >= 0x20 && *p < 0x7f && *p != '&' && *p != '<' && *p != '>' && *p != '"' && *p != '\'')
+			p++;
+		if (p > run)
+			fwrite(run, 1, (size_t)(p - run), out);
+		if (*p == '\0')
+			break;
+		size_t len = ls_util_utf8_len(p);
+
+		switch (*p) {
+		case '&':
+			fputs("&amp;", out);
+			break;
+		case '<':
+			fputs("&lt;", out);
+			break;
+		case '>':
+			fputs("&gt;", out);
+			break;
+		case '"':
+			fputs("&quot;", out);
+			break;
+		case '\'':
+			fputs("&#39;", out);
+			break;
+		default:
+			/* XML 1.0 allows neither C0 controls (but tab and newlines,
+			 * which attribute values would not keep) nor U+FFFE/U+FFFF;
+			 * C1 controls (U+0080..U+009F) are allowed but not wanted. */
+			if (len <= 1 || (p[0] == 0xc2 && p[1] < 0xa0) ||
+			    (len == 3 && p[0] == 0xef && p[1] == 0xbf && p[2] >= 0xbe))
+				fputs("\xef\xbf\xbd", out);
+			else
+				fwrite(p, 1, len, out);
+		}
+		p += len > 0 ? len : 1;
+	}
+}
+
 /* -------------------------------------------------------------------- text */
 
-static void text_frame(FILE *out, size_t i, const struct vframe *v)
+static void text_frame(FILE *out, size_t i, const struct ls_vframe *v)
 {
 	const struct ls_loc *loc = v->loc;
 
@@ -308,7 +353,7 @@ static void text_frame(FILE *out, size_t i, const struct vframe *v)
 	fputc('\n', out);
 }
 
-static void text_frames(FILE *out, const struct stack *st)
+void ls_output_frames(FILE *out, const struct ls_stack *st)
 {
 	if (st->skip == st->n)
 		fputs("(no frames)\n", out);
@@ -316,7 +361,7 @@ static void text_frames(FILE *out, const struct stack *st)
 		text_frame(out, i - st->skip, &st->v[i]);
 }
 
-static void text_summary(FILE *out, const struct ls_report *r)
+void ls_output_summary(FILE *out, const struct ls_report *r)
 {
 	const struct ls_hdr *h;
 
@@ -336,10 +381,9 @@ static void text_summary(FILE *out, const struct ls_report *r)
 	fprintf(out, ", %zu stacks, %llu bytes estimated", r->nleak, (unsigned long long)r->total_est_bytes);
 	if ((h = ls_report_header(r, "dropped")) != NULL && h->a > 0)
 		fprintf(out, ", %s samples dropped", h->value);
-	fputc('\n', out);
 }
 
-static void text_leak(FILE *out, const struct ls_report *r, size_t i, const struct ls_leak *l, const struct stack *st)
+static void text_leak(FILE *out, const struct ls_report *r, size_t i, const struct ls_leak *l, const struct ls_stack *st)
 {
 	double share = r->total_est_bytes ? 100.0 * (double)l->est_bytes / (double)r->total_est_bytes : 0.0;
 
@@ -354,12 +398,12 @@ static void text_leak(FILE *out, const struct ls_report *r, size_t i, const stru
 		fprintf(out, ", via %s", l->via);
 	}
 	fputc('\n', out);
-	text_frames(out, st);
+	ls_output_frames(out, st);
 }
 
 /* ------------------------------------------------------------------ folded */
 
-static void folded(FILE *out, const struct stack *st, uint64_t value)
+static void folded(FILE *out, const struct ls_stack *st, uint64_t value)
 {
 	if (st->skip == st->n)
 		return;
@@ -375,21 +419,25 @@ static void folded(FILE *out, const struct stack *st, uint64_t value)
 
 int ls_output_report(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_format fmt, size_t top)
 {
-	struct stack st = { 0 };
+	struct ls_stack st = { 0 };
 	size_t n = top > 0 && top < r->nleak ? top : r->nleak;
 	int err = 0;
 
+	/* pprof, svg and html have writers of their own (main.c) */
+	if (fmt > LS_FMT_FOLDED)
+		return -EINVAL;
 	if (fmt == LS_FMT_JSON) {
 		fputs("{\n", out);
 		json_header(out, r);
 		fputs("  \"leaks\": [", out);
 	} else if (fmt == LS_FMT_TEXT) {
-		text_summary(out, r);
+		ls_output_summary(out, r);
+		fputc('\n', out);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct ls_leak *l = &r->leak[i];
 
-		if ((err = expand(&st, y, l)) != 0)
+		if ((err = ls_output_expand(&st, y, l)) != 0)
 			goto out;
 		switch (fmt) {
 		case LS_FMT_JSON:
@@ -411,6 +459,8 @@ int ls_output_report(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_f
 		case LS_FMT_FOLDED:
 			folded(out, &st, l->est_bytes);
 			break;
+		default:
+			break; /* refused above */
 		}
 	}
 	if (fmt == LS_FMT_JSON)
@@ -424,12 +474,12 @@ out:
 
 int ls_output_stack(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_format fmt)
 {
-	struct stack st = { 0 };
+	struct ls_stack st = { 0 };
 	int err;
 
-	if (r->nleak == 0)
+	if (r->nleak == 0 || fmt > LS_FMT_FOLDED)
 		return -EINVAL;
-	if ((err = expand(&st, y, &r->leak[r->nleak - 1])) != 0)
+	if ((err = ls_output_expand(&st, y, &r->leak[r->nleak - 1])) != 0)
 		goto out;
 	switch (fmt) {
 	case LS_FMT_JSON:
@@ -443,11 +493,13 @@ int ls_output_stack(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_fo
 			short_name(out, &st.v[st.skip - 1], false);
 			fputc('\n', out);
 		}
-		text_frames(out, &st);
+		ls_output_frames(out, &st);
 		break;
 	case LS_FMT_FOLDED:
 		folded(out, &st, 1);
 		break;
+	default:
+		break; /* refused above */
 	}
 out:
 	free(st.v);

@@ -39,6 +39,7 @@ static int resolve(struct ls_sym *y, struct ls_loc *loc, uint64_t addr, bool ret
 
 	memset(fr, 0, sizeof(fr[0]));
 	loc->addr = addr;
+	loc->ret = ret;
 	if (map == NULL) {
 		loc->status = LS_LOC_UNMAPPED;
 		goto frames;

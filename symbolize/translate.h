@@ -54,6 +54,36 @@ void *ls_pmap_get(const struct ls_pmap *m, uint64_t key);
 int ls_pmap_put(struct ls_pmap *m, uint64_t key, void *val);
 void ls_pmap_free(struct ls_pmap *m);
 
+/* Returns the length (1 to 4) of the valid UTF-8 character that starts
+ * at the nonzero byte p[0] (1 for any ASCII byte, control bytes included),
+ * or 0 when the bytes there are not valid UTF-8 (overlong forms,
+ * surrogates, code points past U+10FFFF, a cut sequence). */
+size_t ls_util_utf8_len(const unsigned char *p);
+
+/* A growable string. */
+struct ls_buf {
+	char *s; /* NUL-terminated once anything was written */
+	size_t len, cap;
+};
+/* Appends printf output to b. Returns 0, or -ENOMEM (b keeps its text). */
+int ls_buf_printf(struct ls_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ls_buf_free(struct ls_buf *b);
+
+/* Interned strings, each with a dense id: 0, 1, 2... in order of first
+ * appearance. */
+struct ls_strtab {
+	char **str;     /* str[id], NUL-terminated */
+	uint64_t *hash; /* hash[id] */
+	size_t n, cap;
+	uint32_t *slot; /* open addressing: id + 1, 0 for an empty slot */
+	size_t mask;
+	struct ls_arena arena;
+};
+/* Stores the id of s in *id, adding a copy of s the first time. Returns 0
+ * or -ENOMEM. */
+int ls_strtab_intern(struct ls_strtab *t, const char *s, uint32_t *id);
+void ls_strtab_free(struct ls_strtab *t);
+
 /* Demangles a C++ symbol name (one that starts with _Z); other names are
  * returned as they are. Results are cached by the name's address, so name
  * must stay valid for the whole run. Returns NULL only when out of memory. */
@@ -225,6 +255,7 @@ struct ls_loc {
 	const struct ls_module *mod;
 	uint64_t offset;    /* module ELF vaddr, else file offset */
 	bool has_offset;
+	bool ret;           /* a return address, looked up at addr - 1 */
 	enum ls_loc_status status;
 	size_t nframe;      /* >= 1 */
 	struct ls_frame *frame;
@@ -243,13 +274,111 @@ void ls_sym_free(struct ls_sym *y);
 
 /* ---------------------------------------------------------------- output.c */
 
-enum ls_format { LS_FMT_TEXT, LS_FMT_JSON, LS_FMT_FOLDED };
+enum ls_format { LS_FMT_TEXT, LS_FMT_JSON, LS_FMT_FOLDED, LS_FMT_PPROF, LS_FMT_SVG, LS_FMT_HTML };
 
-/* Writes the whole report r in format fmt, at most top leaks (0: all).
- * Returns 0, -ENOMEM or -EIO. */
+/* One shown frame: an address's location and one of its (inlined) frames. */
+struct ls_vframe {
+	const struct ls_loc *loc;
+	const struct ls_frame *f;
+};
+
+/* A leak's frames, innermost first. */
+struct ls_stack {
+	struct ls_vframe *v;
+	size_t n, cap;
+	size_t skip; /* leading allocator frames; v[skip - 1] is "via" */
+};
+
+/* Expands leak l's addresses into st's frames, innermost first (the first
+ * address is a call site, the others return addresses), and counts the
+ * leading allocator frames into st->skip (docs/translate.md, "Folding the
+ * allocator"). st is reused from leak to leak; free st->v at the end.
+ * Returns 0 or -ENOMEM. */
+int ls_output_expand(struct ls_stack *st, struct ls_sym *y, const struct ls_leak *l);
+
+/* Returns a frame's short name, as in folded output: its function, else
+ * "MODULE+0xOFFSET" (formatted into scratch), else "??". Returns NULL only
+ * when out of memory. */
+const char *ls_output_name(const struct ls_vframe *v, struct ls_buf *scratch);
+
+/* Returns the name a leak came "via": the outermost folded allocator frame,
+ * else the report's via= token; NULL when there is neither, or when out of
+ * memory (*nomem is then set). */
+const char *ls_output_via(const struct ls_stack *st, const struct ls_leak *l, struct ls_buf *scratch, bool *nomem);
+
+/* Writes the one-line summary of text output (no newline). */
+void ls_output_summary(FILE *out, const struct ls_report *r);
+
+/* Writes the frame lines of text output ("#0 leak at x.c:7 (/bin/app)"),
+ * allocator frames folded. */
+void ls_output_frames(FILE *out, const struct ls_stack *st);
+
+/* Writes s escaped for XML and HTML text and attribute values: & < > " '
+ * as character references; control characters, bytes that are not UTF-8,
+ * and the non-characters U+FFFE and U+FFFF as U+FFFD. */
+void ls_output_markup(FILE *out, const char *s);
+
+/* Writes the whole report r in format fmt (text, json or folded), at most
+ * top leaks (0: all). Returns 0, -ENOMEM or -EIO. */
 int ls_output_report(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_format fmt, size_t top);
 
-/* Writes r's last leak as a bare stack (--report and --pid modes). */
+/* Writes r's last leak as a bare stack (--report and --pid modes; text,
+ * json or folded). */
 int ls_output_stack(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_format fmt);
+
+/* ----------------------------------------------------------------- flame.c */
+
+/* One node of a flame graph: a frame name under its parent's path. */
+struct ls_flame_node {
+	const char *name;           /* interned */
+	const char *file, *module;  /* of the first frame merged here; may be NULL */
+	unsigned line;
+	bool mixed;                 /* frames of several lines merged here */
+	bool unknown;               /* no function name */
+	uint32_t parent, depth;
+	uint32_t first, nchild;     /* children: kid[first .. first + nchild) */
+	uint64_t bytes, count;      /* estimated, summed (saturating) */
+	double x, w;                /* layout: fractions of the root's bytes */
+};
+
+/* The flame graph of a report's leaked bytes: node 0 is the root ("all"),
+ * every other node a frame, outermost frames nearest the root, allocator
+ * frames folded. */
+struct ls_flame {
+	struct ls_flame_node *node;
+	size_t n, cap;
+	uint32_t *kid;              /* child node indexes, grouped by parent, by name */
+	struct ls_strtab names;
+	struct ls_pmap child;       /* (parent, name id) -> node index + 1 */
+	size_t nleak;               /* leaks drawn */
+};
+
+/* Builds the flame graph of r's first top leaks (0: all) and lays it out.
+ * Returns 0 or -ENOMEM; fl must be freed with ls_flame_free either way. */
+int ls_flame_build(struct ls_flame *fl, struct ls_report *r, struct ls_sym *y, size_t top);
+void ls_flame_free(struct ls_flame *fl);
+
+/* Writes fl as an <svg> element: a standalone SVG document with its script
+ * (standalone), or the element alone for an HTML page, which then also
+ * needs ls_flame_script. Returns 0, or -ENOMEM before writing anything. */
+int ls_flame_svg(FILE *out, const struct ls_flame *fl, const struct ls_report *r, bool standalone);
+
+/* Writes the flame graph's click-to-zoom script (no tags around it). */
+void ls_flame_script(FILE *out);
+
+/* Writes --format svg. Returns 0, -ENOMEM or -EIO. */
+int ls_flame_write(FILE *out, struct ls_report *r, struct ls_sym *y, size_t top);
+
+/* ------------------------------------------------------------------ html.c */
+
+/* Writes --format html: one self-contained page with a sortable table of
+ * the leaks and the flame graph. Returns 0, -ENOMEM or -EIO. */
+int ls_html_write(FILE *out, struct ls_report *r, struct ls_sym *y, size_t top);
+
+/* ----------------------------------------------------------- pprof/pprof.c */
+
+/* Writes --format pprof: a gzipped perftools.profiles.Profile. Returns 0,
+ * -ENOMEM or -EIO. */
+int ls_pprof_write(FILE *out, struct ls_report *r, struct ls_sym *y, size_t top);
 
 #endif

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* util.c: strict number parsing, an arena, a pointer map and C++ demangling. */
+/* util.c: strict number parsing, UTF-8, an arena, a pointer map, strings and C++ demangling. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -101,6 +101,26 @@ bool ls_util_parse_build_id(const char *s, size_t len, uint8_t *out, size_t *out
 	}
 	*outlen = len / 2;
 	return true;
+}
+
+size_t ls_util_utf8_len(const unsigned char *p)
+{
+	unsigned c = p[0], cp;
+	size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+
+	if (len <= 1)
+		return len;
+	/* stops at the first byte that does not continue, a NUL included */
+	for (size_t i = 1; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	cp = len == 2 ? (c & 0x1f) << 6 | (p[1] & 0x3f)
+	   : len == 3 ? (c & 0x0f) << 12 | (p[1] & 0x3f) << 6 | (p[2] & 0x3f)
+		      : (c & 0x07) << 18 | (p[1] & 0x3f) << 12 | (p[2] & 0x3f) << 6 | (p[3] & 0x3f);
+	if ((len == 2 && cp < 0x80) || (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
 }
 
 /* ------------------------------------------------------------------ arena */
@@ -247,6 +267,130 @@ void ls_pmap_free(struct ls_pmap *m)
 	free(m->slot);
 	m->slot = NULL;
 	m->mask = m->n = 0;
+}
+
+/* ----------------------------------------------------------------- strings */
+
+int ls_buf_printf(struct ls_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		size_t room = b->cap - b->len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(b->s != NULL ? b->s + b->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return -ENOMEM; /* only for a length past INT_MAX */
+		if ((size_t)n < room) {
+			b->len += (size_t)n;
+			return 0;
+		}
+		size_t cap = b->cap ? b->cap : 64;
+
+		while (cap - b->len <= (size_t)n)
+			cap *= 2;
+		char *s = realloc(b->s, cap);
+
+		if (s == NULL) {
+			if (b->s != NULL)
+				b->s[b->len] = '\0';
+			return -ENOMEM;
+		}
+		b->s = s;
+		b->cap = cap;
+	}
+}
+
+void ls_buf_free(struct ls_buf *b)
+{
+	free(b->s);
+	b->s = NULL;
+	b->len = b->cap = 0;
+}
+
+/* FNV-1a: cheap, and good enough once mix() has spread its bits. */
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
+}
+
+/* Doubles t's slot array (and rehashes). Returns 0 or -ENOMEM. */
+static int strtab_grow(struct ls_strtab *t)
+{
+	size_t cap = t->slot == NULL ? 256 : (t->mask + 1) * 2;
+	uint32_t *slot = calloc(cap, sizeof(*slot));
+
+	if (slot == NULL)
+		return -ENOMEM;
+	for (size_t id = 0; id < t->n; id++) {
+		size_t i = mix(t->hash[id]) & (cap - 1);
+
+		while (slot[i] != 0)
+			i = (i + 1) & (cap - 1);
+		slot[i] = (uint32_t)id + 1;
+	}
+	free(t->slot);
+	t->slot = slot;
+	t->mask = cap - 1;
+	return 0;
+}
+
+int ls_strtab_intern(struct ls_strtab *t, const char *s, uint32_t *id)
+{
+	uint64_t h = str_hash(s);
+	size_t i;
+
+	if (t->slot == NULL || (t->n + 1) * 4 > (t->mask + 1) * 3) {
+		if (t->n >= UINT32_MAX - 1 || strtab_grow(t) != 0)
+			return -ENOMEM;
+	}
+	for (i = mix(h) & t->mask; t->slot[i] != 0; i = (i + 1) & t->mask) {
+		uint32_t k = t->slot[i] - 1;
+
+		if (t->hash[k] == h && strcmp(t->str[k], s) == 0) {
+			*id = k;
+			return 0;
+		}
+	}
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 256;
+		char **str = realloc(t->str, cap * sizeof(*str));
+
+		if (str == NULL)
+			return -ENOMEM;
+		t->str = str;
+		uint64_t *hash = realloc(t->hash, cap * sizeof(*hash));
+
+		if (hash == NULL)
+			return -ENOMEM;
+		t->hash = hash;
+		t->cap = cap;
+	}
+	char *copy = ls_arena_strndup(&t->arena, s, strlen(s));
+
+	if (copy == NULL)
+		return -ENOMEM;
+	t->str[t->n] = copy;
+	t->hash[t->n] = h;
+	t->slot[i] = (uint32_t)t->n + 1;
+	*id = (uint32_t)t->n++;
+	return 0;
+}
+
+void ls_strtab_free(struct ls_strtab *t)
+{
+	free(t->str);
+	free(t->hash);
+	free(t->slot);
+	ls_arena_free(&t->arena);
+	memset(t, 0, sizeof(*t));
 }
 
 /* -------------------------------------------------------------- demangling */
