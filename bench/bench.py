@@ -30,6 +30,8 @@ BUILD = os.path.join(ROOT, "build")
 LIB = os.path.join(BUILD, "libleakscope.so")
 MB = os.path.join(BUILD, "bench", "mallocbench")
 RB = os.path.join(BUILD, "bench", "reportbench")
+SHIM = os.path.join(BUILD, "bench", "libshim.so")
+SHIM_NAME = "forwarding-only preload (bench/shim.c)"
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
 JEMALLOC = os.path.join(LIBDIR, "libjemalloc.so.2")
 TCMALLOC = os.path.join(LIBDIR, "libtcmalloc.so.4")
@@ -66,6 +68,8 @@ def mb_configs():
         # A/A control: native against native, the same way. Its median is
         # the method's own bias, its spread the noise of one figure.
         (AA, {}, None, 1, "native"),
+        # The floor of any preloaded malloc hook: forwards, checks nothing.
+        (SHIM_NAME, {"LD_PRELOAD": SHIM}, None, 1, "native"),
         ("leakscope, no window", ls_env(), None, 1, "native"),
         ("leakscope sampling=1000", ls_env(1000), None, 1, "native"),
         ("leakscope sampling=100", ls_env(100), None, 1, "native"),
@@ -167,7 +171,7 @@ def instruction_group(ops):
     leaves out start-up (loading libunwind, say): deterministic, whatever
     the machine is doing."""
     configs = [("native", {})] + [(n, e) for n, e, w, s, a in mb_configs()
-                                  if n.startswith("leakscope")]
+                                  if n.startswith("leakscope") or n == SHIM_NAME]
     per = {}
     for name, env in configs:
         per[name] = (instructions(env, 2 * ops) - instructions(env, ops)) / ops
@@ -448,10 +452,13 @@ def write_results(args, groups, redis, latency, mem, instr, took):
                  "Marginal count per operation, start-up excluded. An instruction is not a "
                  "cycle: the hooks add cheap, well-predicted ones, while native malloc's "
                  "cost is mostly memory stalls.\n")
-        L.append("| configuration | instructions per op | ratio |")
-        L.append("|---|---|---|")
+        L.append("The forwarding-only preload is the least any LD_PRELOAD malloc hook "
+                 "executes (one more indirect jump per call); the last column is the cost "
+                 "above it.\n")
+        L.append("| configuration | instructions per op | ratio | ratio to forwarding-only |")
+        L.append("|---|---|---|---|")
         for name, v in instr.items():
-            L.append("| %s | %.1f | %.4f |" % (name, v, v / instr["native"]))
+            L.append("| %s | %.1f | %.4f | %.4f |" % (name, v, v / instr["native"], v / instr[SHIM_NAME]))
         L.append("")
     if redis:
         configs, ratios, native = redis
@@ -504,6 +511,9 @@ def write_results(args, groups, redis, latency, mem, instr, took):
         aam = statistics.median(aa)
         L.append("| mallocbench %dT A/A control (native vs native) | 1.00x | %.3fx "
                  "(IQR %.3f-%.3f) | | |" % (threads, aam, aa[len(aa) // 4], aa[3 * len(aa) // 4]))
+        fl = statistics.median(r[0] for r in ratios[SHIM_NAME])
+        L.append("| mallocbench %dT forwarding-only preload (the floor of any hook), time | | %.3fx | "
+                 "%.3fx | |" % (threads, fl, fl / aam))
         for name, (tmax, rmax) in TARGETS.items():
             t = statistics.median(r[0] for r in ratios[name])
             L.append("| mallocbench %dT %s, time | <= %.2fx | %.3fx | %.3fx | %s |"

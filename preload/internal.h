@@ -11,6 +11,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Everything declared below is internal to the library: hidden, so the
+ * compiler reaches it PC-relative rather than through the GOT (the hooks'
+ * path is then `mov ls_state(%rip)` and `jmp *ls_real(%rip)`, one load
+ * less each). System headers stay above: their symbols live elsewhere. */
+#pragma GCC visibility push(hidden)
+
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define LS_COLD     __attribute__((noinline, cold))
@@ -584,5 +590,7 @@ void ls_status_json(struct ls_buf *b);
 /* True once the constructor has finished. */
 extern _Atomic bool ls_ready;
 void ls_init(void);
+
+#pragma GCC visibility pop
 
 #endif
