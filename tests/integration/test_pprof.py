@@ -2,7 +2,7 @@
 """tests/integration/test_pprof.py: the control port speaks pprof. The
 legacy heap text of /leak-off?format=pprof is read by Debian's
 google-pprof, which must name the victim's leaking functions with the
-right scaled totals; /debug/pprof/heap is a gzipped profile.proto that a
+right scaled totals; /debug/pprof/heap is a gzipped profile.proto that
 real protobuf decoders (protoc and Google's pprof, fetching the URL) read, with the
 build IDs in its mappings; /debug/pprof/symbol answers pprof's lookups."""
 import gzip
