@@ -136,6 +136,7 @@ void ls_buf_str(struct ls_buf *b, const char *s);
 void ls_buf_mem(struct ls_buf *b, const char *s, size_t n);
 void ls_buf_ch(struct ls_buf *b, char c);
 void ls_buf_u64(struct ls_buf *b, uint64_t v);
+void ls_buf_u128(struct ls_buf *b, unsigned __int128 v);
 void ls_buf_i64(struct ls_buf *b, int64_t v);
 void ls_buf_hex(struct ls_buf *b, uint64_t v);          /* no 0x prefix */
 void ls_buf_hex_pad(struct ls_buf *b, uint64_t v, int width); /* zero-padded */

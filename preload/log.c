@@ -50,6 +50,19 @@ void ls_buf_u64(struct ls_buf *b, uint64_t v)
 	ls_buf_mem(b, tmp + i, sizeof(tmp) - (size_t)i);
 }
 
+/* count x N can pass 2^64: reports print the exact 128-bit product. */
+void ls_buf_u128(struct ls_buf *b, unsigned __int128 v)
+{
+	char tmp[40];
+	int i = sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + (int)(v % 10));
+		v /= 10;
+	} while (v);
+	ls_buf_mem(b, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
 void ls_buf_i64(struct ls_buf *b, int64_t v)
 {
 	if (v < 0) {

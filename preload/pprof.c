@@ -9,18 +9,6 @@
 
 /* ---- legacy heap text ------------------------------------------------ */
 
-static void u128(struct ls_buf *b, unsigned __int128 v)
-{
-	char tmp[40];
-	int i = sizeof(tmp);
-
-	do {
-		tmp[--i] = (char)('0' + (int)(v % 10));
-		v /= 10;
-	} while (v);
-	ls_buf_mem(b, tmp + i, sizeof(tmp) - (size_t)i);
-}
-
 /* "N: BYTES [N: BYTES]" with counts and bytes already scaled by the
  * sampling rate: the "heapprofile" tag tells pprof not to scale again. */
 static void counts(struct ls_buf *b, uint64_t n, uint64_t bytes, uint64_t N)
@@ -28,9 +16,9 @@ static void counts(struct ls_buf *b, uint64_t n, uint64_t bytes, uint64_t N)
 	for (int k = 0; k < 2; k++) {
 		if (k)
 			ls_buf_str(b, " [");
-		u128(b, (unsigned __int128)n * N);
+		ls_buf_u128(b, (unsigned __int128)n * N);
 		ls_buf_str(b, ": ");
-		u128(b, (unsigned __int128)bytes * N);
+		ls_buf_u128(b, (unsigned __int128)bytes * N);
 		if (k)
 			ls_buf_ch(b, ']');
 	}

@@ -276,19 +276,6 @@ void ls_report_free(struct ls_report *r)
 
 /* ---- text ------------------------------------------------------------ */
 
-/* count x N can pass 2^64 bytes; print the exact 128-bit product. */
-static void buf_u128(struct ls_buf *b, unsigned __int128 v)
-{
-	char tmp[40];
-	int i = sizeof(tmp);
-
-	do {
-		tmp[--i] = (char)('0' + (int)(v % 10));
-		v /= 10;
-	} while (v);
-	ls_buf_mem(b, tmp + i, sizeof(tmp) - (size_t)i);
-}
-
 static void kv_u64(struct ls_buf *b, const char *key, uint64_t v)
 {
 	ls_buf_str(b, key);
@@ -328,9 +315,9 @@ static void header(struct ls_report *r, struct ls_buf *b)
 	ls_buf_ch(b, ' ');
 	ls_buf_u64(b, r->live_bytes);
 	ls_buf_str(b, "\nestimated: ");
-	buf_u128(b, (unsigned __int128)r->live_count * w->sampling);
+	ls_buf_u128(b, (unsigned __int128)r->live_count * w->sampling);
 	ls_buf_ch(b, ' ');
-	buf_u128(b, (unsigned __int128)r->live_bytes * w->sampling);
+	ls_buf_u128(b, (unsigned __int128)r->live_bytes * w->sampling);
 	ls_buf_ch(b, '\n');
 	kv_u64(b, "stacks: ", r->nrows);
 	kv_u64(b, "maps: ", r->nmaps);
@@ -347,9 +334,9 @@ static void row(struct ls_report *r, const struct agg *a, struct ls_buf *b)
 	ls_buf_str(b, " bytes=");
 	ls_buf_u64(b, a->bytes);
 	ls_buf_str(b, " est_count=");
-	buf_u128(b, (unsigned __int128)a->count * N);
+	ls_buf_u128(b, (unsigned __int128)a->count * N);
 	ls_buf_str(b, " est_bytes=");
-	buf_u128(b, (unsigned __int128)a->bytes * N);
+	ls_buf_u128(b, (unsigned __int128)a->bytes * N);
 	ls_buf_str(b, " max_age=");
 	ls_buf_fixed(b, r->now > a->t_min ? r->now - a->t_min : 0, 3, 1000000000ull);
 	ls_buf_str(b, " min_age=");
