@@ -393,7 +393,7 @@ def test_html(rep, text):
     flame = [a for t, a in p.tags if t == "g" and a.get("class") == "f"]
     z = max(range(len(flame)), key=lambda i: float(flame[i]["data-x"]))  # the rightmost frame
     sorts = [(frag, key, desc, chromium("file://%s#%s" % (page, frag), dump=True)) for frag, key, desc in
-             (("sort=2", lambda l: int(l["est_count"]), False), ("sort=-8&z=%d" % z, None, True))]
+             (("sort=2", lambda l: int(l["est_count"]), False), ("sort=-7&z=%d" % z, None, True))]
     why = []
     if rc != 0:
         why.append("rc %d: %s" % (rc, err))
