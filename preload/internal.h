@@ -406,6 +406,14 @@ void **ls_unwind(void **buf, unsigned max, unsigned *n);
 const char *ls_unwind_name(void);
 
 /* ------------------------------------------------------------------ */
+/* unwind_io.c: libunwind's memory probe without descriptors.          */
+
+/* Points libunwind's imports of pipe2, read, write, close and syscall (handle
+ * from dlopen) at versions that never touch the host's descriptors.
+ * Call before its first unwind. 0, or -ENOENT when pipe2 was not found. */
+int ls_unwind_io_patch(void *handle);
+
+/* ------------------------------------------------------------------ */
 /* sampler.c: the sampled slow path.                                   */
 
 /* The read-mostly word the hooks test: the open window's generation,

@@ -79,6 +79,10 @@ int ls_unwind_init(void)
 		use_fp = true;
 		return -ENOENT;
 	}
+	/* Before its first unwind, so its memory probe never opens a pipe. */
+	if (ls_unwind_io_patch(h))
+		ls_log("libunwind.so.8: cannot redirect its memory probe; it keeps a pipe "
+		       "in the program's descriptor table");
 	p_backtrace = (int (*)(void **, int))dlsym(h, "unw_backtrace");
 	int (*set_policy)(void *, int) =
 		(int (*)(void *, int))dlsym(h, "_UL" UNW_ARCH "_set_caching_policy");
