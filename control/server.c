@@ -1,8 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* control/server.c: the control port's socket and thread. The socket is
- * opened at load time, so a taken port is known at once; libmicrohttpd
- * runs in external-epoll mode on our own thread, whose recursion guard
- * stays set so its allocations are never sampled. */
+/* control/server.c: the control port's socket and thread.
+ *
+ * The thread gives itself a descriptor table of its own before it opens
+ * anything (close_range with CLOSE_RANGE_UNSHARE: a new table holding
+ * nothing), and every descriptor of the control port lives only there:
+ * the listening socket, libmicrohttpd's epoll set, each connection, the
+ * port file while it is written. A daemon that closes every descriptor,
+ * dup2s over them or opens its own epoll set cannot reach ours, and ours
+ * can never be the host's; forks and execs do not inherit them.
+ * libmicrohttpd is loaded by the starting thread (at load, before the
+ * host runs), so no fork can catch the dynamic loader half-way through
+ * it. The starter waits until the socket listens, so a taken port is
+ * known at once. The thread's recursion guard stays set, so its
+ * allocations are never sampled. */
 #include "internal.h"
 #include "../preload/internal.h"
 
@@ -14,7 +24,10 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
+#include <semaphore.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -26,7 +39,9 @@
 
 struct ls_mhd_api ls_mhd;
 
-static int listen_fd = -1;
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
 
 /* ---- port file ------------------------------------------------------ */
 
@@ -46,14 +61,16 @@ static void port_file(const char *line)
 	tmp[b.len] = '\0';
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		ls_log("cannot write LEAKSCOPE_PORT_FILE %s: %s", path, strerror(errno));
+		ls_log("cannot write LEAKSCOPE_PORT_FILE %s: %s", path, ls_strerror(errno));
 		return;
 	}
 	int rc = ls_write_all(fd, line, strlen(line));
 	close(fd);
-	if (rc || rename(tmp, path)) {
+	if (!rc && rename(tmp, path))
+		rc = -errno;
+	if (rc) {
 		unlink(tmp);
-		ls_log("cannot write LEAKSCOPE_PORT_FILE %s", path);
+		ls_log("cannot write LEAKSCOPE_PORT_FILE %s: %s", path, ls_strerror(-rc));
 	}
 }
 
@@ -98,6 +115,47 @@ static bool port_file_live(void)
 	return live;
 }
 
+/* ---- start-up hand-over ---------------------------------------------- */
+
+/* The starting thread waits until the control thread listens (or gave
+ * up), and writes the control thread's start-up message itself: its
+ * descriptor 2 is the host's stderr, which the control thread reaches
+ * only by name (not at all when it is a socket, as under systemd). */
+static struct {
+	sem_t done;
+	bool waiting;
+	int rc;
+	char msg[512];
+} boot;
+
+static void boot_log(const char *fmt, const char *a, const char *b)
+{
+	if (!boot.waiting) {
+		ls_log(fmt, a, b);
+		return;
+	}
+	struct ls_buf m;
+	ls_buf_init(&m, boot.msg, sizeof(boot.msg) - 1);
+	/* fmt has exactly two %s: the callers below. */
+	for (const char *f = fmt; *f; f++) {
+		if (f[0] == '%' && f[1] == 's') {
+			ls_buf_str(&m, a);
+			a = b;
+			f++;
+		} else {
+			ls_buf_ch(&m, *f);
+		}
+	}
+	boot.msg[m.len] = '\0';
+}
+
+static void boot_done(int rc)
+{
+	boot.rc = rc;
+	if (boot.waiting)
+		sem_post(&boot.done);
+}
+
 static int fail(const char *what, int err)
 {
 	char line[512];
@@ -107,11 +165,11 @@ static int fail(const char *what, int err)
 	ls_buf_str(&b, "error: ");
 	ls_buf_str(&b, what);
 	ls_buf_str(&b, ": ");
-	ls_buf_str(&b, strerror(err));
+	ls_buf_str(&b, ls_strerror(err));
 	line[b.len] = '\n';
 	line[b.len + 1] = '\0';
-	ls_log("control port disabled, %s: %s; the program runs on without it",
-	       what, strerror(err));
+	boot_log("control port disabled, %s: %s; the program runs on without it",
+		 what, ls_strerror(err));
 	if (!port_file_live())
 		port_file(line);
 	return -err;
@@ -200,11 +258,19 @@ static int open_unix(const char *path)
 
 /* ---- the thread ----------------------------------------------------- */
 
-static bool load_mhd(void)
+static bool mhd_loaded;
+
+/* Loads libmicrohttpd once per process image, on the thread that starts
+ * the control port. false with the reason in *why. */
+static bool load_mhd(const char **why)
 {
+	if (mhd_loaded)
+		return true;
 	void *h = dlopen("libmicrohttpd.so.12", RTLD_NOW | RTLD_LOCAL);
-	if (!h)
+	if (!h) {
+		*why = dlerror();
 		return false;
+	}
 #define SYM(field, name) (*(void **)&ls_mhd.field = dlsym(h, name))
 	bool ok = SYM(start_daemon, "MHD_start_daemon") && SYM(run_wait, "MHD_run_wait") &&
 		  SYM(lookup_value, "MHD_lookup_connection_value") &&
@@ -215,33 +281,58 @@ static bool load_mhd(void)
 		  SYM(queue, "MHD_queue_response") && SYM(destroy, "MHD_destroy_response") &&
 		  SYM(conn_info, "MHD_get_connection_info");
 #undef SYM
+	if (!ok)
+		*why = "missing symbols";
+	mhd_loaded = ok;
 	return ok;
 }
 
-struct start {
-	int fd;
-};
-static struct start start_arg;
+/* Gives this thread a descriptor table of its own, holding nothing. 0 or
+ * -errno. close_range does it in one step (Linux 5.9); otherwise
+ * unshare, then close every copy the new table received. */
+static int private_table(void)
+{
+	if (!syscall(SYS_close_range, 0u, ~0u, CLOSE_RANGE_UNSHARE))
+		return 0;
+	if (syscall(SYS_unshare, CLONE_FILES))
+		return -errno;
+	struct rlimit rl;
+	unsigned top = !getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < (1u << 20) ?
+		       (unsigned)rl.rlim_cur : 1u << 20;
+	for (unsigned fd = 0; fd < top; fd++)
+		close((int)fd);
+	return 0;
+}
+
+static bool in_child_arg;
 
 static void *serve(void *arg)
 {
-	struct start *s = arg;
+	int port = 0, fd;
 
+	(void)arg;
 	ls_guard_enter(); /* for the thread's whole life */
+	prctl(PR_SET_NAME, "leakscope", 0, 0, 0);
 	/* Building a report is bulk work: let the host's threads go first. */
 	setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
-	if (!load_mhd()) {
-		const char *err = dlerror();
-		ls_log("control port disabled: cannot load libmicrohttpd.so.12 (%s)",
-		       err ? err : "missing symbols");
-		port_file("error: cannot load libmicrohttpd.so.12\n");
-		close(s->fd);
-		listen_fd = -1;
+	int rc = private_table();
+	if (rc) {
+		boot_done(fail("cannot give the control thread a descriptor table of its own",
+			       -rc));
+		return NULL;
+	}
+	ls_tls.private_fds = 1;
+	if (ls_cfg.socket_path)
+		fd = open_unix(ls_cfg.socket_path);
+	else
+		fd = open_tcp(ls_cfg.bind, in_child_arg ? 0 : ls_cfg.port, &port);
+	if (fd < 0) {
+		boot_done(fd);
 		return NULL;
 	}
 	struct MHD_Daemon *d = ls_mhd.start_daemon(
 		MHD_USE_EPOLL, 0, NULL, NULL, ls_control_answer, NULL,
-		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 		MHD_OPTION_CONNECTION_LIMIT, LS_CONTROL_MAX_CONNECTIONS,
 		MHD_OPTION_NOTIFY_CONNECTION, ls_conns_notify, NULL,
 		MHD_OPTION_NOTIFY_COMPLETED, ls_control_completed, NULL,
@@ -249,51 +340,12 @@ static void *serve(void *arg)
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY,
 		MHD_OPTION_END);
 	if (!d) {
-		ls_log("control port disabled: libmicrohttpd failed to start");
-		port_file("error: libmicrohttpd failed to start\n");
-		close(s->fd);
-		listen_fd = -1;
+		close(fd);
+		boot_done(fail("libmicrohttpd failed to start", errno ? errno : EIO));
 		return NULL;
 	}
-	/* A host that closes every descriptor (daemons do) takes our sockets
-	 * with it; then stop instead of spinning. */
-	for (unsigned failures = 0; failures < 10;) {
-		enum MHD_Result rc = ls_mhd.run_wait(d, ls_conns_crowded() ? 50 : 1000);
-		ls_conns_trim();
-		if (rc == MHD_YES) {
-			failures = 0;
-			continue;
-		}
-		failures++;
-		struct timespec pause = { 0, 200 * 1000 * 1000 };
-		nanosleep(&pause, NULL);
-	}
-	ls_log("control port stopped: its sockets were closed under it");
-	return NULL;
-}
-
-int ls_control_start(bool in_child)
-{
-	int port = 0, fd;
-	pthread_t tid;
-	pthread_attr_t attr;
-	sigset_t all, old;
-
-	if (ls_cfg.socket_path) {
-		fd = open_unix(ls_cfg.socket_path);
-	} else {
-		if (!is_loopback(ls_cfg.bind) && !ls_cfg.token)
-			ls_log("WARNING: control port bound to %s without LEAKSCOPE_TOKEN: "
-			       "anyone who reaches it can read heap addresses and stacks",
-			       ls_cfg.bind);
-		fd = open_tcp(ls_cfg.bind, in_child ? 0 : ls_cfg.port, &port);
-	}
-	if (fd < 0)
-		return fd;
-	listen_fd = fd;
-	start_arg.fd = fd;
-	/* The port is known now: connections made before the thread runs
-	 * wait in the backlog. A later failure rewrites the file. */
+	/* The port is known now: connections made meanwhile wait in the
+	 * backlog. */
 	char line[32];
 	struct ls_buf b;
 	ls_buf_init(&b, line, sizeof(line) - 1);
@@ -304,6 +356,46 @@ int ls_control_start(bool in_child)
 	ls_buf_ch(&b, '\n');
 	line[b.len] = '\0';
 	port_file(line);
+	boot_done(0);
+
+	/* Nothing the host does reaches these descriptors, so a failure here
+	 * is libmicrohttpd's own: retry a little, then stop rather than spin. */
+	for (unsigned failures = 0; failures < 10;) {
+		enum MHD_Result r = ls_mhd.run_wait(d, ls_conns_crowded() ? 50 : 1000);
+		ls_conns_trim();
+		if (r == MHD_YES) {
+			failures = 0;
+			continue;
+		}
+		failures++;
+		struct timespec pause = { 0, 200 * 1000 * 1000 };
+		nanosleep(&pause, NULL);
+	}
+	ls_log("control port stopped: libmicrohttpd failed 10 times in a row");
+	return NULL;
+}
+
+int ls_control_start(bool in_child)
+{
+	pthread_t tid;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	const char *why = NULL;
+
+	if (!ls_cfg.socket_path && !is_loopback(ls_cfg.bind) && !ls_cfg.token)
+		ls_log("WARNING: control port bound to %s without LEAKSCOPE_TOKEN: "
+		       "anyone who reaches it can read heap addresses and stacks",
+		       ls_cfg.bind);
+	if (!load_mhd(&why)) {
+		ls_log("control port disabled: cannot load libmicrohttpd.so.12 (%s)",
+		       why ? why : "unknown reason");
+		port_file("error: cannot load libmicrohttpd.so.12\n");
+		return -ENOENT;
+	}
+	in_child_arg = in_child;
+	boot.msg[0] = '\0';
+	boot.rc = -ETIMEDOUT;
+	boot.waiting = !sem_init(&boot.done, 0, 0);
 
 	/* The thread blocks every signal, so the host's handlers keep
 	 * running on the host's own threads. */
@@ -312,20 +404,31 @@ int ls_control_start(bool in_child)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
-	int rc = pthread_create(&tid, &attr, serve, &start_arg);
+	int rc = pthread_create(&tid, &attr, serve, NULL);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
-		close(fd);
-		listen_fd = -1;
+		boot.waiting = false;
 		return fail("cannot start the control thread", rc);
 	}
-	return 0;
+	if (!boot.waiting)
+		return 0;
+	/* Binding takes microseconds; a bound keeps a stuck start-up from
+	 * holding the host's start for long. */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	while (sem_timedwait(&boot.done, &until) && errno == EINTR)
+		;
+	boot.waiting = false;
+	if (boot.msg[0])
+		ls_log("%s", boot.msg);
+	return boot.rc;
 }
 
 void ls_control_forget(void)
 {
-	if (listen_fd >= 0)
-		close(listen_fd);
-	listen_fd = -1;
+	/* The control thread and its descriptor table did not come along;
+	 * the child's table never held a descriptor of ours. */
+	boot.waiting = false;
 }

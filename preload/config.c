@@ -11,7 +11,6 @@ struct ls_config ls_cfg = {
 	.max_memory = 256ull << 20,
 	.sampling = 0,
 	.unwinder = LS_UNWIND_LIBUNWIND,
-	.bind = "127.0.0.1",
 	.port = 8088,
 };
 
@@ -76,10 +75,113 @@ bool ls_expand_pid(const char *pattern, char *buf, size_t cap)
 	return !b.overflow;
 }
 
+/* Settings are copied out of the environment at load: servers rewrite
+ * their environment area to set a process title (nginx, PostgreSQL), so
+ * a pointer getenv returned would later read the title instead. */
+#define PATH_CAP  4096
+#define TOKEN_CAP 1024
+static char s_report[PATH_CAP], s_port_file[PATH_CAP], s_socket[108];
+static char s_token[TOKEN_CAP], s_bind[64] = "127.0.0.1";
+
 static const char *env(const char *name)
 {
 	const char *v = getenv(name);
 	return v && *v ? v : NULL;
+}
+
+/* Copies variable name into buf; NULL (and one log line) when it is
+ * unset, empty or too long. */
+static const char *env_copy(const char *name, char *buf, size_t cap)
+{
+	const char *v = env(name);
+	size_t n = v ? strlen(v) : 0;
+
+	if (!v)
+		return NULL;
+	if (n >= cap) {
+		ls_log("%s is longer than %zu bytes; ignored", name, cap - 1);
+		return NULL;
+	}
+	memcpy(buf, v, n + 1);
+	return buf;
+}
+
+/* FNV-1a over one "NAME=VALUE" string. */
+static uint64_t fnv(const char *s, uint64_t h)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
+}
+
+/* A digest of every LEAKSCOPE_* setting but the marker, independent of
+ * their order: a child whose settings hash the same as its parent's
+ * merely inherited them. */
+static uint64_t settings_digest(void)
+{
+	extern char **environ;
+	uint64_t d = 0;
+	size_t mlen = strlen(LS_MARKER_VAR);
+
+	for (char **e = environ; e && *e; e++)
+		if (!strncmp(*e, "LEAKSCOPE_", 10) &&
+		    !(strncmp(*e, LS_MARKER_VAR, mlen) == 0 && (*e)[mlen] == '='))
+			d += fnv(*e, 0xcbf29ce484222325ull) | 1;
+	return d;
+}
+
+static uint64_t parse_hex_u64(const char **s)
+{
+	uint64_t v = 0;
+	for (;; (*s)++) {
+		char c = **s;
+		unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0') :
+			     c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
+		if (d == 16)
+			return v;
+		v = v << 4 | d;
+	}
+}
+
+/* Decides whether this process was exec'd by one running leakscope and
+ * only inherited its settings (then it stays quiet: no port of its own),
+ * and leaves the marker its own children will see. The marker is
+ * "PID:DIGEST" of the process that set it; a process with the same pid
+ * is that process after an exec of its own (sh -c 'exec server') and
+ * keeps its role. A host that passes only LD_PRELOAD to its children
+ * (lighttpd's CGI) drops the marker; then the parent's maps tell. */
+static void lineage(void)
+{
+	uint64_t mine = settings_digest();
+	const char *m = getenv(LS_MARKER_VAR);
+	pid_t self = getpid();
+
+	if (m && *m) {
+		const char *p = m;
+		uint64_t pid = 0;
+		for (; *p >= '0' && *p <= '9'; p++)
+			pid = pid * 10 + (uint64_t)(*p - '0');
+		uint64_t digest = *p == ':' ? (p++, parse_hex_u64(&p)) : 0;
+		if (pid == (uint64_t)self)
+			return; /* this process, re-exec'd: its marker stays */
+		if (digest == mine) {
+			ls_cfg.exec_child = true;
+			return; /* inherited unchanged: keep the first marker */
+		}
+		/* Settings given to this process itself: it is a top process. */
+	} else if (!env("LEAKSCOPE_PORT") && !env("LEAKSCOPE_SOCKET") &&
+		   ls_proc_has_leakscope(getppid())) {
+		ls_cfg.exec_child = true;
+		return;
+	}
+	char v[48];
+	struct ls_buf b;
+	ls_buf_init(&b, v, sizeof(v) - 1);
+	ls_buf_u64(&b, (uint64_t)self);
+	ls_buf_ch(&b, ':');
+	ls_buf_hex(&b, mine);
+	v[b.len] = '\0';
+	setenv(LS_MARKER_VAR, v, 1);
 }
 
 void ls_config_load(void)
@@ -120,12 +222,14 @@ void ls_config_load(void)
 		else
 			ls_log("LEAKSCOPE_PORT=%s is not 0..65535 or off; using %d", v, ls_cfg.port);
 	}
-	if ((v = env("LEAKSCOPE_BIND")))
-		ls_cfg.bind = v;
-	ls_cfg.report_path = env("LEAKSCOPE_REPORT");
-	ls_cfg.port_file = env("LEAKSCOPE_PORT_FILE");
-	ls_cfg.token = env("LEAKSCOPE_TOKEN");
-	ls_cfg.socket_path = env("LEAKSCOPE_SOCKET");
+	if (env("LEAKSCOPE_BIND"))
+		env_copy("LEAKSCOPE_BIND", s_bind, sizeof(s_bind));
+	ls_cfg.bind = s_bind;
+	ls_cfg.report_path = env_copy("LEAKSCOPE_REPORT", s_report, sizeof(s_report));
+	ls_cfg.port_file = env_copy("LEAKSCOPE_PORT_FILE", s_port_file, sizeof(s_port_file));
+	ls_cfg.token = env_copy("LEAKSCOPE_TOKEN", s_token, sizeof(s_token));
+	ls_cfg.socket_path = env_copy("LEAKSCOPE_SOCKET", s_socket, sizeof(s_socket));
 	v = env("LEAKSCOPE_FOLLOW_FORK");
 	ls_cfg.follow_fork = v && strcmp(v, "0");
+	lineage();
 }

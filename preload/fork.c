@@ -11,6 +11,7 @@
 static void prepare(void)
 {
 	ls_guard_enter();
+	ls_unwind_prefork();
 	ls_window_lock();
 	ls_report_lock_refs();
 	ls_stacks_lock_all();
@@ -27,6 +28,7 @@ static void parent(void)
 	ls_stacks_unlock_all();
 	ls_report_unlock_refs();
 	ls_window_unlock();
+	ls_unwind_postfork_parent();
 	ls_guard_leave();
 }
 
@@ -38,10 +40,11 @@ static void child(void)
 	ls_stacks_reinit_locks();
 	ls_report_reset_refs();
 	ls_window_reinit_locks();
+	ls_unwind_postfork_child();
 	/* The parent's report streams and control thread did not come along. */
 	ls_window_forget();
 	ls_control_forget();
-	if (ls_cfg.follow_fork && (ls_cfg.port >= 0 || ls_cfg.socket_path))
+	if (ls_cfg.follow_fork && !ls_cfg.exec_child && (ls_cfg.port >= 0 || ls_cfg.socket_path))
 		ls_control_start(true);
 	ls_guard_leave();
 }

@@ -16,13 +16,15 @@ void ls_init(void)
 	if (atomic_exchange(&once, 1))
 		return;
 	ls_guard_enter();
+	ls_log_init();
 	ls_real_init();
 	ls_config_load();
 	ls_stacks_init();
 	ls_arena_init();
-	ls_unwind_init();
 	ls_fork_init();
-	if (ls_cfg.port >= 0 || ls_cfg.socket_path)
+	/* libunwind is loaded by the first window, not here: an exec'd child
+	 * that never opens one pays only for what is above. */
+	if (!ls_cfg.exec_child && (ls_cfg.port >= 0 || ls_cfg.socket_path))
 		ls_control_start(false);
 	if (ls_cfg.sampling && ls_window_on(ls_cfg.sampling))
 		ls_log("LEAKSCOPE_SAMPLING: cannot open a window");
@@ -55,7 +57,7 @@ __attribute__((destructor)) static void dtor(void)
 		int rc = ls_report_write_file(r, ls_cfg.report_path);
 		if (rc)
 			ls_log("LEAKSCOPE_REPORT: cannot write %s: %s", ls_cfg.report_path,
-			       strerror(-rc));
+			       ls_strerror(-rc));
 		ls_report_free(r);
 	}
 	ls_guard_leave();

@@ -89,6 +89,8 @@ struct ls_tls {
 	uint8_t  in_boot;   /* this thread is resolving the real functions */
 	uint8_t  tc_state;  /* 0 unused, 1 in use, 2 thread exiting: bypass */
 	uint8_t  shard;     /* sample-counter shard + 1; 0 until assigned */
+	uint8_t  private_fds; /* this thread has a descriptor table of its own
+			       * (the control thread) */
 	uint8_t  tc_n[LS_TC_CLASSES];
 	void    *tc_slot[LS_TC_CLASSES][LS_TC_DEPTH];
 	struct ls_memo memo[LS_MEMO];
@@ -146,6 +148,12 @@ void ls_buf_json_str(struct ls_buf *b, const char *s);  /* quoted, escaped */
 /* printf-like: %s %d %u %ld %lu %zu %llu %x %lx %p %c %%. One line to
  * stderr, prefixed "leakscope[pid]: ". Never allocates. */
 void ls_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Records which file standard error is at load, so later lines never
+ * go to a descriptor 2 the host has reused for something else. */
+void ls_log_init(void);
+/* The text of an errno value, from static memory (no allocation, no
+ * locale). */
+const char *ls_strerror(int err);
 /* write(2) all of buf, retrying on EINTR and short writes. 0 or -errno. */
 int ls_write_all(int fd, const void *buf, size_t len);
 
@@ -166,11 +174,18 @@ struct ls_config {
 	const char *token;      /* LEAKSCOPE_TOKEN */
 	const char *socket_path;/* LEAKSCOPE_SOCKET */
 	bool       follow_fork; /* LEAKSCOPE_FOLLOW_FORK */
+	bool       exec_child;  /* exec'd by a process running leakscope, with
+				 * its settings inherited unchanged: no port */
 };
+/* The variable a process running leakscope leaves for the programs it
+ * execs: "PID:DIGEST" of its settings. */
+#define LS_MARKER_VAR "LEAKSCOPE_PARENT"
 extern struct ls_config ls_cfg;
 
-/* Reads LEAKSCOPE_* from the environment; bad values are logged and
- * replaced by defaults. Never fails. */
+/* Reads LEAKSCOPE_* from the environment into leakscope's own memory
+ * (nothing keeps pointing into the environment); bad values are logged
+ * and replaced by defaults. Decides exec_child and sets LS_MARKER_VAR
+ * for this process's children. Never fails. */
 void ls_config_load(void);
 /* Parses "123", "64K", "256M", "1G" into bytes. false on bad input. */
 bool ls_parse_size(const char *s, uint64_t *out);
@@ -392,9 +407,14 @@ void ls_stacks_reinit_locks(void);
 /* ------------------------------------------------------------------ */
 /* unwind.c: stack capture.                                            */
 
-/* Loads libunwind privately (RTLD_LOCAL) and warms it up. 0 or -errno;
- * on failure the fp unwinder is used. Call with the guard set. */
+/* Loads libunwind privately (RTLD_LOCAL) and warms it up, once; called
+ * before the first window opens. 0 or -errno; on failure the fp unwinder
+ * is used. Thread-safe. */
 int ls_unwind_init(void);
+/* Around fork: wait for a load under way (bounded), then release it. */
+void ls_unwind_prefork(void);
+void ls_unwind_postfork_parent(void);
+void ls_unwind_postfork_child(void);
 /* Room a capture buffer needs beyond max frames: leakscope's own frames,
  * and one word after the last frame for ls_stack_intern. */
 #define LS_UNWIND_SLACK 16
@@ -584,6 +604,17 @@ void ls_pprof_row(const struct ls_report *r, size_t i, struct ls_buf *b);
 /* A gzipped profile.proto of the report (unsymbolized, with build IDs).
  * 0 and *out (ls_mem_free(*out, *cap) when done), or -1 on out of memory. */
 int ls_pprof_proto(const struct ls_report *r, uint8_t **out, size_t *len, size_t *cap);
+
+/* ------------------------------------------------------------------ */
+/* procinfo.c: this process and its parent, from /proc.                */
+
+/* True when process pid has libleakscope mapped. false also when its
+ * maps cannot be read. */
+bool ls_proc_has_leakscope(pid_t pid);
+/* This process's command line, arguments joined by spaces, cut to cap. */
+void ls_proc_cmdline(char *buf, size_t cap);
+/* This process's executable path ("" when unknown). */
+void ls_proc_exe(char *buf, size_t cap);
 
 /* ------------------------------------------------------------------ */
 /* fork.c */

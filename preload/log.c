@@ -4,8 +4,13 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
 #include <unistd.h>
 
 void ls_buf_init(struct ls_buf *b, char *mem, size_t cap)
@@ -209,6 +214,88 @@ static void vformat(struct ls_buf *b, const char *fmt, va_list *ap)
 	}
 }
 
+/* ---- where log lines go ---------------------------------------------- */
+
+/* The standard error the process started with. Descriptor 2 is the
+ * host's: a daemon may close it and get a socket, a pipe or a data file
+ * under that number, and a log line written there would corrupt it. So a
+ * line goes to descriptor 2 only while it is still that file, or a
+ * terminal or /dev/null, or a file opened for appending (a log file the
+ * host moved stderr to, as nginx does with its error log). */
+static struct {
+	bool known;
+	dev_t dev;
+	ino_t ino;
+} first_stderr;
+
+void ls_log_init(void)
+{
+	struct stat st;
+
+	if (!fstat(2, &st)) {
+		first_stderr.known = true;
+		first_stderr.dev = st.st_dev;
+		first_stderr.ino = st.st_ino;
+	}
+}
+
+/* flags: the open flags of the host's descriptor 2. */
+static bool stderr_ok(int fd, int flags)
+{
+	struct stat st;
+	struct termios tio;
+
+	if (fstat(fd, &st))
+		return false;
+	if (first_stderr.known && st.st_dev == first_stderr.dev && st.st_ino == first_stderr.ino)
+		return true;
+	if (S_ISCHR(st.st_mode))
+		return (major(st.st_rdev) == 1 && minor(st.st_rdev) == 3) || /* /dev/null */
+		       !ioctl(fd, TCGETS, &tio);
+	return S_ISREG(st.st_mode) && flags >= 0 && (flags & O_APPEND);
+}
+
+/* The host's descriptor 2's open flags, read from /proc: the control
+ * thread has a descriptor table of its own and cannot fcntl it. */
+static int host_stderr_flags(void)
+{
+	char buf[256];
+	int fd = open("/proc/self/fdinfo/2", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	const char *p = strstr(buf, "flags:");
+	if (!p)
+		return -1;
+	for (p += 6; *p == ' ' || *p == '\t'; p++)
+		;
+	int v = 0;
+	for (; *p >= '0' && *p <= '7'; p++)
+		v = v * 8 + (*p - '0');
+	return v;
+}
+
+static void emit(const char *line, size_t len)
+{
+	if (!ls_tls.private_fds) {
+		if (stderr_ok(2, fcntl(2, F_GETFL)))
+			(void)ls_write_all(2, line, len);
+		return;
+	}
+	/* On the control thread: reach the host's current stderr by name,
+	 * for this one line, holding no copy of it afterwards. */
+	int fd = open("/proc/self/fd/2", O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return;
+	if (stderr_ok(fd, host_stderr_flags()))
+		(void)ls_write_all(fd, line, len);
+	close(fd);
+}
+
 void ls_log(const char *fmt, ...)
 {
 	char mem[512];
@@ -224,6 +311,15 @@ void ls_log(const char *fmt, ...)
 	vformat(&b, fmt, &ap);
 	va_end(ap);
 	mem[b.len++] = '\n';
-	(void)ls_write_all(2, mem, b.len);
+	emit(mem, b.len);
 	errno = saved;
+}
+
+const char *ls_strerror(int err)
+{
+	/* glibc's strerror may format "Unknown error N" into a buffer it
+	 * allocates, and translates through the locale; the description
+	 * table is static text. */
+	const char *d = err > 0 ? strerrordesc_np(err) : NULL;
+	return d ? d : "unknown error";
 }

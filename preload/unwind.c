@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <link.h>
 #include <string.h>
+#include <time.h>
 
 #if defined(__x86_64__)
 #define UNW_ARCH "x86_64"
@@ -66,7 +67,15 @@ static void note_text_of(const void *probe, struct text_range *out)
 	dl_iterate_phdr(find_text, &c);
 }
 
-int ls_unwind_init(void)
+/* Loading is deferred to the first window, so a process that never opens
+ * one (most exec'd children) never pays for libunwind. The loader holds
+ * load_lock across dlopen; fork waits for it (fork.c), so no child is
+ * born with the dynamic loader half-way through libunwind. */
+static _Atomic int unw_state; /* 0 not loaded, 2 ready */
+static ls_lock_t load_lock = LS_LOCK_INIT;
+static bool fork_holds_load_lock;
+
+static int load(void)
 {
 	note_text_of((const void *)ls_unwind_init, &own[0]);
 	if (ls_cfg.unwinder == LS_UNWIND_FP) {
@@ -99,6 +108,56 @@ int ls_unwind_init(void)
 	void *warm[8];
 	p_backtrace(warm, 8);
 	return 0;
+}
+
+int ls_unwind_init(void)
+{
+	int rc = 0;
+
+	if (atomic_load_explicit(&unw_state, memory_order_acquire) == 2)
+		return 0;
+	ls_guard_enter();
+	ls_lock(&load_lock);
+	if (atomic_load_explicit(&unw_state, memory_order_relaxed) != 2) {
+		rc = load();
+		atomic_store_explicit(&unw_state, 2, memory_order_release);
+	}
+	ls_unlock(&load_lock);
+	ls_guard_leave();
+	return rc;
+}
+
+void ls_unwind_prefork(void)
+{
+	/* Waits for a load under way, but not for ever: a host thread that
+	 * forks while holding the dynamic loader's lock (from a constructor)
+	 * would keep our loader from finishing. */
+	for (unsigned i = 0; i < 2000; i++) {
+		if (!atomic_exchange_explicit(&load_lock.v, 1, memory_order_acquire)) {
+			fork_holds_load_lock = true;
+			return;
+		}
+		struct timespec ms = { 0, 1000 * 1000 };
+		nanosleep(&ms, NULL);
+	}
+	fork_holds_load_lock = false;
+}
+
+void ls_unwind_postfork_parent(void)
+{
+	if (fork_holds_load_lock)
+		ls_unlock(&load_lock);
+}
+
+void ls_unwind_postfork_child(void)
+{
+	/* A child born during a load cannot trust what it inherited of it:
+	 * it walks frame pointers instead. */
+	if (!fork_holds_load_lock) {
+		use_fp = true;
+		atomic_store_explicit(&unw_state, 2, memory_order_relaxed);
+	}
+	ls_lock_reset(&load_lock);
 }
 
 const char *ls_unwind_name(void)
@@ -159,6 +218,8 @@ void **ls_unwind(void **buf, unsigned max, unsigned *n)
 
 	if (use_fp) {
 		got = fp_walk(buf, want);
+	} else if (unlikely(!p_backtrace)) {
+		got = 0; /* not loaded: no window has opened */
 	} else {
 		int r = p_backtrace(buf, (int)want);
 		got = r > 0 ? (unsigned)r : 0;

@@ -38,6 +38,7 @@ int ls_window_on(uint64_t n)
 {
 	if (n < 1 || n > LS_SAMPLING_MAX)
 		return -EINVAL;
+	ls_unwind_init(); /* no lock of ours held across dlopen */
 	pthread_mutex_lock(&W.lock);
 	if (W.on) {
 		pthread_mutex_unlock(&W.lock);

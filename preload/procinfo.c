@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/* preload/procinfo.c: what /proc says about this process and its parent:
+ * whether the parent runs leakscope (an exec'd child stays quiet), and
+ * the executable and command line /leak-status shows. Plain syscalls
+ * into stack buffers; called at load and on the control thread. */
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+/* Our own library's file, to recognise it in another process's maps. */
+static bool own_file(dev_t *dev, ino_t *ino)
+{
+	Dl_info di;
+	struct stat st;
+
+	if (!dladdr((void *)ls_proc_has_leakscope, &di) || !di.dli_fname ||
+	    stat(di.dli_fname, &st))
+		return false;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return true;
+}
+
+static uint64_t hex_field(const char **p, const char *end)
+{
+	uint64_t v = 0;
+	for (; *p < end; (*p)++) {
+		char c = **p;
+		unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0') :
+			     c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
+		if (d == 16)
+			break;
+		v = v << 4 | d;
+	}
+	return v;
+}
+
+/* One maps line: "start-end perms offset MAJ:MIN inode   path". */
+static bool line_is_ours(const char *s, const char *end, bool have_id, dev_t dev, ino_t ino)
+{
+	const char *p = s;
+	int field = 0;
+
+	while (p < end && field < 3) { /* skip range, perms, offset */
+		while (p < end && *p != ' ')
+			p++;
+		while (p < end && *p == ' ')
+			p++;
+		field++;
+	}
+	uint64_t maj = hex_field(&p, end);
+	if (p < end && *p == ':')
+		p++;
+	uint64_t min = hex_field(&p, end);
+	while (p < end && *p == ' ')
+		p++;
+	uint64_t inode = 0;
+	for (; p < end && *p >= '0' && *p <= '9'; p++)
+		inode = inode * 10 + (uint64_t)(*p - '0');
+	if (have_id && inode == (uint64_t)ino && maj == major(dev) && min == minor(dev))
+		return true;
+	return memmem(p, (size_t)(end - p), "libleakscope", 12) != NULL;
+}
+
+bool ls_proc_has_leakscope(pid_t pid)
+{
+	char path[40], buf[4096];
+	struct ls_buf b;
+	dev_t dev = 0;
+	ino_t ino = 0;
+	bool have_id = own_file(&dev, &ino), found = false;
+
+	if (pid <= 1)
+		return false;
+	ls_buf_init(&b, path, sizeof(path) - 1);
+	ls_buf_str(&b, "/proc/");
+	ls_buf_u64(&b, (uint64_t)pid);
+	ls_buf_str(&b, "/maps");
+	path[b.len] = '\0';
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	size_t have = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		char *start = buf, *nl;
+		while ((nl = memchr(start, '\n', have - (size_t)(start - buf)))) {
+			if (line_is_ours(start, nl, have_id, dev, ino)) {
+				found = true;
+				goto out;
+			}
+			start = nl + 1;
+		}
+		have -= (size_t)(start - buf);
+		memmove(buf, start, have);
+		if (have == sizeof(buf))
+			have = 0; /* a line longer than the buffer: drop it */
+	}
+out:
+	close(fd);
+	return found;
+}
+
+/* Reads a small /proc/self file into buf (NUL-terminated). Its length. */
+static size_t read_small(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t have = 0;
+
+	if (fd < 0) {
+		buf[0] = '\0';
+		return 0;
+	}
+	while (have < cap - 1) {
+		ssize_t n = read(fd, buf + have, cap - 1 - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+	}
+	close(fd);
+	buf[have] = '\0';
+	return have;
+}
+
+void ls_proc_cmdline(char *buf, size_t cap)
+{
+	size_t n = read_small("/proc/self/cmdline", buf, cap);
+
+	while (n > 0 && buf[n - 1] == '\0')
+		n--;
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	buf[n] = '\0';
+}
+
+void ls_proc_exe(char *buf, size_t cap)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+	buf[n > 0 ? n : 0] = '\0';
+}
