@@ -48,7 +48,8 @@ commands:
   translate ARGS...     symbolize a report (leakscope-translate ARGS...)
 
 how to reach the program (on/off/report/status):
-  --pid PID       read its LEAKSCOPE_* environment to find its port or socket
+  --pid PID       find the process's own control socket (from /proc, not its
+                  environment) and check that it answers for PID
   --port P        http://127.0.0.1:P  (default: \$LEAKSCOPE_PORT, else 8088)
   --host H        address to use with --port (default 127.0.0.1)
   --socket PATH   its LEAKSCOPE_SOCKET
@@ -100,35 +101,59 @@ help_status() {
 
 pid="" port="" host=127.0.0.1 sock="" url=""
 
-# Reads one variable from /proc/PID/environ.
-env_of() {
-	tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | sed -n "s/^$2=//p" | head -n 1
+# Finds the endpoint of process $1 from the process itself, never from
+# /proc/PID/environ (servers overwrite it to set a process title). The
+# preload's control thread is named "leakscope" and keeps its sockets in
+# a descriptor table of its own: the listening socket among them, looked
+# up by inode in the process's /proc/net tables, gives the address and
+# port, or the Unix socket's path. Sets port and host, or sock.
+endpoint_of() {
+	p=$1
+	[ -d "/proc/$p" ] || die "no process $p"
+	[ -r "/proc/$p/maps" ] || die "cannot read /proc/$p/maps (permission? run as the process's user or root)"
+	grep -q libleakscope "/proc/$p/maps" 2>/dev/null ||
+		die "process $p does not run under leakscope (libleakscope is not loaded in it)"
+	inodes=""
+	for task in /proc/"$p"/task/*; do
+		[ "$(cat "$task/comm" 2>/dev/null)" = leakscope ] || continue
+		inodes="$inodes $(ls -l "$task/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p' | tr '\n' ' ')"
+	done
+	[ -n "${inodes# }" ] || die "process $p runs leakscope but has no control endpoint (LEAKSCOPE_PORT=off, its port was taken, or it was exec'd by a process under leakscope and inherited its settings)"
+	found=$(awk -v want=" $inodes " '
+		function hex(s,   i, v, c) { v = 0; s = tolower(s)
+			for (i = 1; i <= length(s); i++) { c = index("0123456789abcdef", substr(s, i, 1)) - 1; v = v * 16 + c }
+			return v }
+		# /proc/net/tcp{,6}: local_address is HEX:PORT, words little-endian.
+		FILENAME ~ /tcp6?$/ && FNR > 1 && $4 == "0A" && index(want, " " $10 " ") {
+			split($2, a, ":"); port = hex(a[2]); ip = a[1]
+			if (length(ip) == 8) {
+				h = hex(substr(ip, 7, 2)) "." hex(substr(ip, 5, 2)) "." hex(substr(ip, 3, 2)) "." hex(substr(ip, 1, 2))
+				if (h == "0.0.0.0") h = "127.0.0.1"
+			} else {
+				h = ""
+				for (w = 0; w < 4; w++) {
+					word = substr(ip, 8 * w + 1, 8)
+					hi = substr(word, 7, 2) substr(word, 5, 2); lo = substr(word, 3, 2) substr(word, 1, 2)
+					h = h (w ? ":" : "") sprintf("%x:%x", hex(hi), hex(lo))
+				}
+				if (h == "0:0:0:0:0:0:0:0") h = "::1"
+			}
+			print "tcp " h " " port; exit }
+		# /proc/net/unix: Num RefCount Protocol Flags Type St Inode Path.
+		FILENAME ~ /unix$/ && FNR > 1 && $4 == "00010000" && index(want, " " $7 " ") && NF >= 8 {
+			print "unix " $8; exit }
+	' "/proc/$p/net/tcp" "/proc/$p/net/tcp6" "/proc/$p/net/unix" 2>/dev/null)
+	case $found in
+	"tcp "*) set -- $found; host=$2; port=$3 ;;
+	"unix "*) sock=${found#unix } ;;
+	*) die "process $p runs leakscope, but its control socket was not found in /proc/$p/net" ;;
+	esac
 }
 
 resolve_target() {
 	if [ -n "$pid" ]; then
 		case $pid in *[!0-9]*|'') usage_error "--pid needs a number" ;; esac
-		[ -d "/proc/$pid" ] || die "no process $pid"
-		[ -r "/proc/$pid/environ" ] || die "cannot read the environment of process $pid (permission?)"
-		env_of "$pid" LD_PRELOAD | grep -q leakscope ||
-			die "process $pid does not run under leakscope (no libleakscope in its LD_PRELOAD)"
-		s=$(env_of "$pid" LEAKSCOPE_SOCKET)
-		if [ -n "$s" ]; then
-			sock=$s
-		else
-			pf=$(env_of "$pid" LEAKSCOPE_PORT_FILE | sed "s/%p/$pid/g")
-			p=""
-			[ -n "$pf" ] && [ -r "$pf" ] && p=$(head -n 1 "$pf")
-			case $p in
-			error:*) die "process $pid has no control port: $p" ;;
-			[0-9]*) port=$p ;;
-			*) port=$(env_of "$pid" LEAKSCOPE_PORT)
-			   [ -n "$port" ] || port=8088
-			   [ "$port" = 0 ] && die "process $pid uses an ephemeral port and no LEAKSCOPE_PORT_FILE" ;;
-			esac
-			b=$(env_of "$pid" LEAKSCOPE_BIND)
-			case $b in ''|0.0.0.0|::) ;; *) host=$b ;; esac
-		fi
+		endpoint_of "$pid"
 	fi
 	if [ -z "$sock" ] && [ -z "$port" ]; then
 		port=${LEAKSCOPE_PORT:-8088}
@@ -136,6 +161,13 @@ resolve_target() {
 	case $port in *[!0-9]*) usage_error "--port needs a number" ;; esac
 	case $host in *:*) url="http://[$host]:$port" ;; *) url="http://$host:$port" ;; esac
 	[ -n "$sock" ] && url="http://localhost"
+	if [ -n "$pid" ]; then
+		# Never act on another process: the endpoint must answer for $pid.
+		st=$(call "/leak-status") || exit 1
+		answered=$(echo "$st" | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+		[ "$answered" = "$pid" ] ||
+			die "the endpoint found for process $pid answered for process ${answered:-?}; not using it"
+	fi
 	return 0
 }
 

@@ -180,7 +180,7 @@ static enum MHD_Result leak_on(struct MHD_Connection *c)
 static enum MHD_Result leak_status(struct MHD_Connection *c)
 {
 	enum MHD_Result rc;
-	char mem[1024];
+	char mem[8192];
 	struct ls_buf b;
 
 	if (!ls_control_only_params(c, "", &rc))

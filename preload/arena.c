@@ -158,10 +158,13 @@ static struct ls_span *span_new(unsigned ci)
 {
 	struct ls_class *c = &classes[ci];
 
-	if (!ls_mem_charge(c->slots_off, true))
+	if (!ls_mem_charge(c->slots_off, true)) {
+		ls_tls.drop_why = LS_DROP_MEMORY_CAP;
 		return NULL;
+	}
 	struct ls_span *s = ls_region_take(c->nchunks);
 	if (!s) {
+		ls_tls.drop_why = ls_region_size() ? LS_DROP_ARENA_FULL : LS_DROP_NO_ARENA;
 		ls_mem_uncharge(c->slots_off);
 		return NULL;
 	}
@@ -230,10 +233,13 @@ static void *large_alloc(size_t size, size_t align, struct ls_slot *slot)
 	size_t off = align > LS_PAGE ? align : LS_PAGE;
 	size_t nchunks = (off + size + LS_CHUNK - 1) / LS_CHUNK;
 
-	if (!ls_mem_charge(LS_PAGE, true))
+	if (!ls_mem_charge(LS_PAGE, true)) {
+		ls_tls.drop_why = LS_DROP_MEMORY_CAP;
 		return NULL;
+	}
 	struct ls_span *s = ls_region_take(nchunks);
 	if (!s) {
+		ls_tls.drop_why = ls_region_size() ? LS_DROP_ARENA_FULL : LS_DROP_NO_ARENA;
 		ls_mem_uncharge(LS_PAGE);
 		return NULL;
 	}
@@ -348,8 +354,11 @@ void *ls_arena_alloc(size_t size, size_t align, struct ls_slot *slot)
 {
 	void *p;
 
-	if (!arena_ready || size > ((uint64_t)1 << 40) || align > LS_CHUNK)
+	if (!arena_ready || size > ((uint64_t)1 << 40) || align > LS_CHUNK) {
+		ls_tls.drop_why = !arena_ready ? LS_DROP_NO_ARENA :
+				  align > LS_CHUNK ? LS_DROP_ALIGNMENT : LS_DROP_TOO_LARGE;
 		return NULL;
+	}
 	unsigned ci = ls_arena_class(size, align);
 	if (ci >= NCLASSES)
 		return large_alloc(size, align, slot);

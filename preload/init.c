@@ -22,6 +22,9 @@ void ls_init(void)
 	ls_stacks_init();
 	ls_arena_init();
 	ls_fork_init();
+	if (!ls_region_size())
+		ls_log("no address range for sampled blocks: %s; every sample will be "
+		       "dropped and counted (no_arena in /leak-status)", ls_region_problem());
 	/* libunwind is loaded by the first window, not here: an exec'd child
 	 * that never opens one pays only for what is above. */
 	if (!ls_cfg.exec_child && (ls_cfg.port >= 0 || ls_cfg.socket_path))

@@ -89,6 +89,7 @@ struct ls_tls {
 	uint8_t  in_boot;   /* this thread is resolving the real functions */
 	uint8_t  tc_state;  /* 0 unused, 1 in use, 2 thread exiting: bypass */
 	uint8_t  shard;     /* sample-counter shard + 1; 0 until assigned */
+	uint8_t  drop_why;  /* why this thread's last sample was lost (enum ls_drop) */
 	uint8_t  private_fds; /* this thread has a descriptor table of its own
 			       * (the control thread) */
 	uint8_t  tc_n[LS_TC_CLASSES];
@@ -262,6 +263,10 @@ static inline void *ls_region_span_of(const void *p)
 	uint32_t e = ls_region_entry(p);
 	return e ? ls_region_entry_span(e) : NULL;
 }
+/* Bytes of the reserved range (0: none could be reserved). */
+size_t ls_region_size(void);
+/* Why no range could be reserved, for /leak-status ("" when one was). */
+const char *ls_region_problem(void);
 /* First chunk that can head a span, and the end of the chunks ever taken:
  * the bounds of a scan. 0 when the range is not reserved. */
 uintptr_t ls_region_first_span(void);
@@ -514,8 +519,19 @@ int ls_window_off(struct ls_window_info *info);
 void ls_window_get(struct ls_window_info *info);
 /* Sampling parameters for the slow path; consistent with ls_state. */
 void ls_window_params(uint64_t *n, double *log1m);
-void ls_window_count_dropped(void);
-uint64_t ls_window_dropped(void);
+/* Why a sampled allocation could not be tracked: /leak-status's
+ * dropped_reasons. */
+enum ls_drop {
+	LS_DROP_MEMORY_CAP,  /* LEAKSCOPE_MAX_MEMORY reached */
+	LS_DROP_ARENA_FULL,  /* the reserved range has no room left */
+	LS_DROP_NO_ARENA,    /* no range could be reserved at all */
+	LS_DROP_ALIGNMENT,   /* aligned to more than 64 KiB */
+	LS_DROP_TOO_LARGE,   /* 1 TiB or more */
+	LS_DROP_COUNT
+};
+void ls_window_count_dropped(unsigned why);
+uint64_t ls_window_dropped_why(unsigned why);
+const char *ls_drop_name(unsigned why);
 uint64_t ls_now_mono_ns(void);
 uint64_t ls_now_real_ns(void);
 void ls_window_lock(void);

@@ -5,7 +5,10 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #define BOOT_SIZE      LS_CHUNK          /* first chunk: bootstrap pool */
 #define COMMIT_STEP    ((size_t)1 << 20) /* mprotect granularity */
@@ -49,6 +52,41 @@ static void *map_range(size_t size, int prot)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* Smallest range worth reserving: 64 chunks. */
+#define MIN_RANGE ((size_t)4 << 20)
+
+static const char *problem = "";
+
+/* The range's size: 64 GiB of address space costs nothing until touched,
+ * but under an address-space limit (ulimit -v, systemd's LimitAS=) every
+ * reserved byte is one the host can no longer map. So take at most 1/32
+ * of RLIMIT_AS and 1/16 of what it leaves free now, a power of two, so an
+ * allocation that fits without leakscope still fits with it. The chunk
+ * map's entries hold a head chunk index below 2^24: at most 1 TiB. */
+static size_t range_budget(void)
+{
+	struct rlimit rl;
+	size_t want = (size_t)64 << 30;
+
+	if (getrlimit(RLIMIT_AS, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		return want;
+	uint64_t cap = rl.rlim_cur / 32, used = 0;
+	char buf[64];
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+		used = used * 10 + (uint64_t)(buf[i] - '0');
+	used *= LS_PAGE;
+	uint64_t left = rl.rlim_cur > used ? rl.rlim_cur - used : 0;
+	if (left / 16 < cap)
+		cap = left / 16;
+	while (want > cap && want >= MIN_RANGE)
+		want >>= 1;
+	return want;
+}
+
 bool ls_region_reserve(void)
 {
 	int expect = 0;
@@ -58,10 +96,8 @@ bool ls_region_reserve(void)
 			;
 		return R.base != 0;
 	}
-	/* 64 GiB of address space costs nothing until touched; shrink when a
-	 * ulimit -v forbids it. The chunk map's entries hold a head chunk
-	 * index below 2^24: at most 1 TiB. */
-	for (size_t size = (size_t)64 << 30; size >= ((size_t)1 << 30); size >>= 1) {
+	size_t budget = range_budget();
+	for (size_t size = budget; size >= MIN_RANGE; size >>= 1) {
 		char *raw = map_range(size + LS_CHUNK, PROT_NONE);
 		if (!raw)
 			continue;
@@ -92,11 +128,24 @@ bool ls_region_reserve(void)
 		break;
 	}
 	if (!R.base) {
+		problem = budget < MIN_RANGE ?
+			  "the address-space limit (RLIMIT_AS) leaves no room for a 4 MiB range" :
+			  "mmap of a 4 MiB range failed";
 		ls_arena_lo = (uintptr_t)static_boot;
 		ls_arena_len = sizeof(static_boot);
 	}
 	atomic_store(&reserve_state, 2);
 	return R.base != 0;
+}
+
+size_t ls_region_size(void)
+{
+	return R.base ? R.end - R.base : 0;
+}
+
+const char *ls_region_problem(void)
+{
+	return problem;
 }
 
 void *ls_region_boot_area(size_t *size)

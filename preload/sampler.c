@@ -150,8 +150,10 @@ track(size_t size, size_t align, unsigned api, uint32_t gen, bool *dropped)
 	unsigned n;
 
 	*dropped = true;
-	if (size >= ((uint64_t)1 << 40) || align > LS_CHUNK)
+	if (size >= ((uint64_t)1 << 40) || align > LS_CHUNK) {
+		ls_tls.drop_why = align > LS_CHUNK ? LS_DROP_ALIGNMENT : LS_DROP_TOO_LARGE;
 		return NULL;
+	}
 	/* Unwind first: no lock of ours may be held inside libunwind. */
 	void **frames = ls_unwind(buf, ls_cfg.max_frames, &n);
 	void *p = ls_arena_alloc(size, align, &slot);
@@ -160,6 +162,7 @@ track(size_t size, size_t align, unsigned api, uint32_t gen, bool *dropped)
 	ls_stack_hash(frames, n, api, &key);
 	int rc = ls_stack_intern(frames, n, api, &key, gen, &st, &is_new);
 	if (rc < 0) {
+		ls_tls.drop_why = LS_DROP_MEMORY_CAP;
 		*dropped = rc != -ESTALE;
 		ls_arena_free_slot(&slot);
 		return NULL;
@@ -186,6 +189,7 @@ void *ls_sample_alloc(size_t size, size_t align, unsigned api)
 	if (unlikely(atomic_load_explicit(&deferred, memory_order_relaxed)) && !ls_tls.guard)
 		ls_sample_drain();
 	if (gen) {
+		ls_tls.drop_why = LS_DROP_ARENA_FULL;
 		ls_guard_enter();
 		void *p = track(size, align, api, gen, &dropped);
 		ls_guard_leave();
@@ -197,7 +201,7 @@ void *ls_sample_alloc(size_t size, size_t align, unsigned api)
 	}
 	void *q = real_alloc(size, align, zero);
 	if (q && dropped)
-		ls_window_count_dropped();
+		ls_window_count_dropped(ls_tls.drop_why);
 	return q;
 }
 

@@ -35,7 +35,29 @@ void ls_status_json(struct ls_buf *b)
 	field_u64(b, "memory_bytes", ls_mem_used());
 	field_u64(b, "max_memory", ls_cfg.max_memory);
 	field_u64(b, "invalid_frees", ls_sample_invalid_frees());
+	ls_buf_str(b, ", \"dropped_reasons\": {");
+	for (unsigned i = 0; i < LS_DROP_COUNT; i++) {
+		if (i)
+			ls_buf_str(b, ", ");
+		ls_buf_json_str(b, ls_drop_name(i));
+		ls_buf_str(b, ": ");
+		ls_buf_u64(b, w.on ? ls_window_dropped_why(i) : 0);
+	}
+	ls_buf_ch(b, '}');
+	field_u64(b, "arena_bytes", ls_region_size());
+	if (!ls_region_size()) {
+		ls_buf_str(b, ", \"arena_problem\": ");
+		ls_buf_json_str(b, ls_region_problem());
+	}
 	field_u64(b, "pid", (uint64_t)getpid());
+	field_u64(b, "ppid", (uint64_t)getppid());
+	char text[512];
+	ls_proc_exe(text, sizeof(text));
+	ls_buf_str(b, ", \"exe\": ");
+	ls_buf_json_str(b, text);
+	ls_proc_cmdline(text, 256);
+	ls_buf_str(b, ", \"cmdline\": ");
+	ls_buf_json_str(b, text);
 	ls_buf_str(b, ", \"unwinder\": ");
 	ls_buf_json_str(b, ls_unwind_name());
 	ls_buf_str(b, ", \"version\": \"" LS_VERSION "\"}\n");

@@ -18,6 +18,7 @@ static struct {
 	_Atomic double log1m;
 	uint64_t start_mono, start_real;
 	_Atomic uint64_t dropped;
+	_Atomic uint64_t dropped_why[LS_DROP_COUNT];
 } W = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 uint64_t ls_now_mono_ns(void)
@@ -51,6 +52,8 @@ int ls_window_on(uint64_t n)
 	W.start_mono = ls_now_mono_ns();
 	W.start_real = ls_now_real_ns();
 	atomic_store(&W.dropped, 0);
+	for (unsigned i = 0; i < LS_DROP_COUNT; i++)
+		atomic_store(&W.dropped_why[i], 0);
 	ls_modules_reset();
 	ls_stacks_open(W.last_gen);
 	W.on = true;
@@ -107,14 +110,28 @@ void ls_window_params(uint64_t *n, double *log1m)
 	*log1m = ls_rd(W.log1m);
 }
 
-void ls_window_count_dropped(void)
+void ls_window_count_dropped(unsigned why)
 {
 	atomic_fetch_add_explicit(&W.dropped, 1, memory_order_relaxed);
+	if (why < LS_DROP_COUNT)
+		atomic_fetch_add_explicit(&W.dropped_why[why], 1, memory_order_relaxed);
 }
 
-uint64_t ls_window_dropped(void)
+uint64_t ls_window_dropped_why(unsigned why)
 {
-	return atomic_load(&W.dropped);
+	return why < LS_DROP_COUNT ? atomic_load(&W.dropped_why[why]) : 0;
+}
+
+const char *ls_drop_name(unsigned why)
+{
+	static const char *const names[LS_DROP_COUNT] = {
+		[LS_DROP_MEMORY_CAP] = "memory_cap",
+		[LS_DROP_ARENA_FULL] = "arena_full",
+		[LS_DROP_NO_ARENA] = "no_arena",
+		[LS_DROP_ALIGNMENT] = "alignment",
+		[LS_DROP_TOO_LARGE] = "too_large",
+	};
+	return why < LS_DROP_COUNT ? names[why] : "other";
 }
 
 void ls_window_lock(void)

@@ -35,8 +35,19 @@ $(BUILD)/tests/victims/victim_life: tests/victims/victim_life.c $(BUILD)/tests/v
 	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -o $@ $< -L$(BUILD)/tests/victims -learly \
 		-Wl,-rpath,'$$ORIGIN' -ldl
 
+# Hosts that do to their descriptors, environment and address space what
+# real daemons do (test_hostsafety.py).
+HOST_VICTIMS := fdhost envhost bigalloc
+$(HOST_VICTIMS:%=$(BUILD)/tests/victims/%): $(BUILD)/tests/victims/%: tests/victims/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -o $@ $<
+$(BUILD)/tests/victims/evhost: tests/victims/evhost.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -o $@ $< -levent
+
 VICTIM_BINS := $(BUILD)/tests/victims/victim $(BUILD)/tests/victims/victim_cxx \
-	$(BUILD)/tests/victims/victim_life $(BUILD)/tests/victims/libdlvictim.so
+	$(BUILD)/tests/victims/victim_life $(BUILD)/tests/victims/libdlvictim.so \
+	$(HOST_VICTIMS:%=$(BUILD)/tests/victims/%) $(BUILD)/tests/victims/evhost
 
 tests: all $(UNIT_BINS) $(VICTIM_BINS)
 
@@ -45,6 +56,7 @@ TESTS += $(UNIT_BINS)
 TESTS += "python3 tests/integration/test_victims.py"
 TESTS += "python3 tests/integration/test_cxx.py"
 TESTS += "python3 tests/integration/test_control.py"
+TESTS += "python3 tests/integration/test_hostsafety.py"
 TESTS += "python3 tests/integration/test_fork.py"
 TESTS += "python3 tests/integration/test_signals.py"
 TESTS += "python3 tests/integration/test_threads.py"
