@@ -7,12 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Where leaked pointers go, so the compiler cannot drop the mallocs. */
+void *volatile bigalloc_sink;
+
 __attribute__((noinline)) static void leak_small(long n)
 {
 	for (long i = 0; i < n; i++) {
 		char *p = malloc(64);
 		if (p)
 			p[0] = 1;
+		bigalloc_sink = p;
 	}
 }
 
@@ -28,6 +32,7 @@ int main(int argc, char **argv)
 		char *p = malloc(size);
 		if (p)
 			p[0] = 1;
+		bigalloc_sink = p;
 		printf("%zu %s\n", size, p ? "ok" : "fail");
 		free(p);
 	}

@@ -22,12 +22,16 @@ static volatile sig_atomic_t want_leak, stop;
 static void on_usr1(int s) { (void)s; want_leak++; }
 static void on_term(int s) { (void)s; stop = 1; }
 
+/* Where leaked pointers go, so the compiler cannot drop the mallocs. */
+void *volatile envhost_sink;
+
 __attribute__((noinline)) static void leak_title(void)
 {
 	for (int i = 0; i < 100; i++) {
 		char *p = malloc(48);
 		if (p)
 			memset(p, 't', 48);
+		envhost_sink = p;
 	}
 }
 

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 static unsigned long served;
+/* Where leaked pointers go, so the compiler cannot drop the mallocs. */
+void *volatile evhost_sink;
 
 static void write_file(const char *path, long v)
 {
@@ -38,6 +40,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	char *leak = malloc(100);
 	if (leak)
 		memset(leak, 'x', 100);
+	evhost_sink = leak;
 	struct evbuffer *b = evbuffer_new();
 	evbuffer_add_printf(b, "served %08lu pid %08d\n", ++served, (int)getpid());
 	evhttp_send_reply(req, 200, "OK", b);

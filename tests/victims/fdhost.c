@@ -27,6 +27,8 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t stop;
+/* Where leaked pointers go, so the compiler cannot drop the mallocs. */
+void *volatile fdhost_sink;
 static void on_term(int sig) { (void)sig; stop = 1; }
 
 static void write_file(const char *path, long v)
@@ -133,6 +135,7 @@ int main(int argc, char **argv)
 				char *leak = malloc(200);
 				if (leak)
 					memcpy(leak, req, r < 200 ? (size_t)r : 200);
+				fdhost_sink = leak;
 				char body[64], resp[256];
 				int bl = snprintf(body, sizeof(body), "served %08lu pid %08d\n", ++served,
 						  (int)getpid());
