@@ -3,9 +3,9 @@
 
 TRANSLATE_SRCS := main report maps module symtab dwarf sym output flame html util
 TRANSLATE_OBJS := $(TRANSLATE_SRCS:%=$(BUILD)/symbolize/%.o)
-# libstdc++ for __cxa_demangle: the runtime library itself, which every Debian
-# has, so the build does not need g++ (libstdc++-dev).
-TRANSLATE_LIBS := -ldw -lelf -l:libstdc++.so.6
+# libiberty (libiberty-dev, static only: libiberty.a, built as PIC) for
+# cplus_demangle, which demangles C++, Rust legacy and Rust v0 names.
+TRANSLATE_LIBS := -ldw -lelf -liberty
 
 # --format pprof: symbolize/pprof/pprof.c packs messages with protobuf-c code
 # that protoc-c generates from symbolize/pprof/profile.proto into the build

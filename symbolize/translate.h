@@ -84,8 +84,9 @@ struct ls_strtab {
 int ls_strtab_intern(struct ls_strtab *t, const char *s, uint32_t *id);
 void ls_strtab_free(struct ls_strtab *t);
 
-/* Demangles a C++ symbol name (one that starts with _Z); other names are
- * returned as they are. Results are cached by the name's address, so name
+/* Demangles a C++ or Rust symbol name (one that starts with _Z: C++ and
+ * Rust legacy; or _R: Rust v0) with libiberty; other names, and names that
+ * do not demangle, are returned as they are. Results are cached by the name's address, so name
  * must stay valid for the whole run. Returns NULL only when out of memory. */
 const char *ls_util_demangle(struct ls_pmap *cache, struct ls_arena *a, const char *name);
 
