@@ -25,6 +25,10 @@ $(BUILD)/tests/victims/victim_cxx: tests/victims/victim_cxx.cc
 	@mkdir -p $(dir $@)
 	g++ -std=c++17 $(VICTIM_CFLAGS) -rdynamic -o $@ $< -ldl
 
+$(BUILD)/tests/victims/victim_wrap: tests/victims/victim_wrap.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -o $@ $<
+
 $(BUILD)/tests/victims/libearly.so: tests/victims/libearly.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -shared -fPIC -o $@ $<
@@ -36,7 +40,8 @@ $(BUILD)/tests/victims/victim_life: tests/victims/victim_life.c $(BUILD)/tests/v
 		-Wl,-rpath,'$$ORIGIN' -ldl
 
 VICTIM_BINS := $(BUILD)/tests/victims/victim $(BUILD)/tests/victims/victim_cxx \
-	$(BUILD)/tests/victims/victim_life $(BUILD)/tests/victims/libdlvictim.so
+	$(BUILD)/tests/victims/victim_life $(BUILD)/tests/victims/libdlvictim.so \
+	$(BUILD)/tests/victims/victim_wrap
 
 tests: all $(UNIT_BINS) $(VICTIM_BINS)
 
