@@ -50,6 +50,7 @@ TESTS += $(UNIT_BINS)
 TESTS += "python3 tests/integration/test_victims.py"
 TESTS += "python3 tests/integration/test_cxx.py"
 TESTS += "python3 tests/integration/test_libc_wrappers.py"
+TESTS += "python3 tests/integration/test_rust.py"
 TESTS += "python3 tests/integration/test_control.py"
 TESTS += "python3 tests/integration/test_fork.py"
 TESTS += "python3 tests/integration/test_signals.py"
