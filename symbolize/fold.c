@@ -44,11 +44,12 @@ static const char *const wrappers[] = {
 	"argz_add_sep", "argz_append", "argz_insert", "argz_replace", "envz_add", "envz_merge",
 };
 
-/* glibc's internal functions that stand for a wrapper when they are the
- * outermost frame of the library left on the stack: a tail call (getline
- * jumps to __getdelim, scandir to __scandir64_tail) or the work a stream
- * does for open_memstream when it is flushed or closed. Only libc's
- * symbols (libc6-dbg) name the static ones. */
+/* glibc's other names that stand for a wrapper: the 64-bit aliases, the
+ * function a wrapper jumps to in a tail call (scandir to __scandir64_tail,
+ * vasprintf to __vasprintf_internal), so that its own frame is gone, an
+ * inlined helper, and the functions of a memory stream that reallocate
+ * its buffer when it is flushed or closed. Only libc's debug symbols
+ * (libc6-dbg) name the static ones. */
 static const struct {
 	const char *name, *via;
 } internals[] = {
@@ -113,7 +114,8 @@ void ls_fold_stack(struct ls_stack *st)
 	/* Then the C library's frames, out to the outermost wrapper among
 	 * them: strdup, or tempnam when tempnam called __strdup. Its helpers
 	 * in between (vasprintf's stdio buffers) go with it, named or not;
-	 * library frames outside it (a getaddrinfo that called strdup) stay. */
+	 * library frames outside it (a libc function that called strdup
+	 * for itself) stay. */
 	for (i = st->skip; i < st->n; i++) {
 		const struct ls_vframe *v = &st->v[i];
 		const char *via;
