@@ -42,7 +42,7 @@ GOLDEN_CFLAGS   := $(CFLAGS_BASE) -O0
 GOLDEN_CXXFLAGS := -std=c++17 -O0 -g -Wall -Wextra -fno-omit-frame-pointer
 GOLDEN_BINS     := $(GOLDEN)/inl $(GOLDEN)/inl-nodwarf $(GOLDEN)/inl-stripped $(GOLDEN)/inl.debug \
                    $(GOLDEN)/cxx $(GOLDEN)/cxx-nodwarf $(GOLDEN)/viaso $(GOLDEN)/libleakscope-golden.so \
-                   $(GOLDEN)/e2e
+                   $(GOLDEN)/e2e $(GOLDEN)/names
 
 $(GOLDEN)/fixture.o: $(GOLDEN_SRC)/fixture.c $(GOLDEN_SRC)/fixture.h | $(BUILD)
 	@mkdir -p $(@D)
@@ -70,6 +70,11 @@ $(GOLDEN)/cxx: $(GOLDEN_SRC)/cxx.cc $(GOLDEN)/fixture.o
 
 $(GOLDEN)/cxx-nodwarf: $(GOLDEN_SRC)/cxx.cc $(GOLDEN)/fixture-nodwarf.o
 	$(CXX) $(GOLDEN_CXXFLAGS) -g0 -o $@ $^
+
+# C functions named with C++ and Rust mangled symbols, no DWARF: the
+# symbol table's names, demangled.
+$(GOLDEN)/names: $(GOLDEN_SRC)/names.c $(GOLDEN)/fixture-nodwarf.o
+	$(CC) $(GOLDEN_CFLAGS) -g0 -o $@ $^
 
 $(GOLDEN)/libleakscope-golden.so: $(GOLDEN_SRC)/lsg.c | $(BUILD)
 	@mkdir -p $(@D)

@@ -204,6 +204,13 @@ def test_goldens():
     golden("cxx_symtab_demangle", [rep], expected("cxx-nodwarf.txt", BIN="@BUILD@/golden/cxx-nodwarf"))
     rep = save("nodwarf.report", run_prog(os.path.join(GOLDEN, "inl-nodwarf"), "nodwarf"))
     golden("c_symtab_fallback", [rep], expected("inl-nodwarf.txt", BIN="@BUILD@/golden/inl-nodwarf"))
+    # Rust legacy (escapes, hash, .llvm. suffix) and v0 names, a C++
+    # clone and a name that only looks mangled, from the symbol table.
+    rep = save("names.report", run_prog(os.path.join(GOLDEN, "names"), "names"))
+    golden("demangle_rust_cxx_symtab", [rep], expected("names.txt", BIN="@BUILD@/golden/names"))
+    golden("demangle_rust_cxx_folded", ["--format", "folded", rep],
+           "main;core::ptr::drop_in_place<std::rt::lang_start<()>::{{closure}}>;rustleak::leak_vec;"
+           "rustleak::leak_vec::<u32>;rustleak::main::{closure#0};f() [clone .llvm.42];_Rnot_a_name 640\n")
     rep = save("viaso.report", run_prog(os.path.join(GOLDEN, "viaso"), "viaso"))
     golden("fold_libleakscope_so", [rep], expected("viaso.txt", BIN="@BUILD@/golden/viaso"))
 
