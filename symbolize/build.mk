@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: MIT
 # symbolize/: the offline translator, build/leakscope-translate.
 
-TRANSLATE_SRCS := main report maps module symtab dwarf sym output flame html util
+TRANSLATE_SRCS := main report maps module symtab dwarf sym output fold flame html util
 TRANSLATE_OBJS := $(TRANSLATE_SRCS:%=$(BUILD)/symbolize/%.o)
-# libstdc++ for __cxa_demangle: the runtime library itself, which every Debian
-# has, so the build does not need g++ (libstdc++-dev).
-TRANSLATE_LIBS := -ldw -lelf -l:libstdc++.so.6
+# libiberty (libiberty-dev, static only: libiberty.a, built as PIC) for
+# cplus_demangle, which demangles C++, Rust legacy and Rust v0 names.
+TRANSLATE_LIBS := -ldw -lelf -liberty
 
 # --format pprof: symbolize/pprof/pprof.c packs messages with protobuf-c code
 # that protoc-c generates from symbolize/pprof/profile.proto into the build
@@ -42,7 +42,7 @@ GOLDEN_CFLAGS   := $(CFLAGS_BASE) -O0
 GOLDEN_CXXFLAGS := -std=c++17 -O0 -g -Wall -Wextra -fno-omit-frame-pointer
 GOLDEN_BINS     := $(GOLDEN)/inl $(GOLDEN)/inl-nodwarf $(GOLDEN)/inl-stripped $(GOLDEN)/inl.debug \
                    $(GOLDEN)/cxx $(GOLDEN)/cxx-nodwarf $(GOLDEN)/viaso $(GOLDEN)/libleakscope-golden.so \
-                   $(GOLDEN)/e2e
+                   $(GOLDEN)/e2e $(GOLDEN)/names
 
 $(GOLDEN)/fixture.o: $(GOLDEN_SRC)/fixture.c $(GOLDEN_SRC)/fixture.h | $(BUILD)
 	@mkdir -p $(@D)
@@ -70,6 +70,11 @@ $(GOLDEN)/cxx: $(GOLDEN_SRC)/cxx.cc $(GOLDEN)/fixture.o
 
 $(GOLDEN)/cxx-nodwarf: $(GOLDEN_SRC)/cxx.cc $(GOLDEN)/fixture-nodwarf.o
 	$(CXX) $(GOLDEN_CXXFLAGS) -g0 -o $@ $^
+
+# C functions named with C++ and Rust mangled symbols, no DWARF: the
+# symbol table's names, demangled.
+$(GOLDEN)/names: $(GOLDEN_SRC)/names.c $(GOLDEN)/fixture-nodwarf.o
+	$(CC) $(GOLDEN_CFLAGS) -g0 -o $@ $^
 
 $(GOLDEN)/libleakscope-golden.so: $(GOLDEN_SRC)/lsg.c | $(BUILD)
 	@mkdir -p $(@D)

@@ -469,6 +469,18 @@ bool ls_module_is_leakscope(const struct ls_module *mod)
 	return strncmp(base, "libleakscope", 12) == 0 && strstr(base + 12, ".so") != NULL;
 }
 
+bool ls_module_is_libc(const struct ls_module *mod)
+{
+	const char *base = strrchr(mod->path, '/');
+
+	base = base ? base + 1 : mod->path;
+	if (strncmp(base, "libc.so", 7) == 0)
+		return true;
+	if ((strncmp(base, "libc-", 5) == 0 && base[5] >= '0' && base[5] <= '9') || strncmp(base, "ld-musl-", 8) == 0)
+		return strstr(base, ".so") != NULL;
+	return false;
+}
+
 bool ls_module_vaddr(const struct ls_module *mod, const struct ls_map *m, uint64_t addr, uint64_t *vaddr)
 {
 	uint64_t off = addr - m->start + m->offset;

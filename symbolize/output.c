@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* output.c: the text, json and folded writers, the folding of allocator frames, and markup escaping. */
+/* output.c: the text, json and folded writers, a stack's frames and headline, and markup escaping. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,37 +8,9 @@
 
 /* ----------------------------------------------------------------- helpers */
 
-/* True when f names an allocator entry point (see docs/translate.md). */
-static bool is_alloc_name(const char *f)
-{
-	static const char *const names[] = {
-		"malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc", "memalign",
-		"valloc", "pvalloc",
-	};
-
-	if (strncmp(f, "operator new(", 13) == 0 || strncmp(f, "operator new[](", 15) == 0)
-		return true;
-	/* glibc's own names for the same entry points */
-	if (strncmp(f, "__libc_", 7) == 0)
-		f += 7;
-	else if (strcmp(f, "__posix_memalign") == 0)
-		return true;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(f, names[i]) == 0)
-			return true;
-	return false;
-}
-
-/* True when the frame is the allocator's or leakscope's own. */
-static bool is_alloc_frame(const struct ls_vframe *v)
-{
-	return (v->f->function != NULL && is_alloc_name(v->f->function)) ||
-	       (v->loc->mod != NULL && ls_module_is_leakscope(v->loc->mod));
-}
-
-/* Writes a frame's short name (function, else MODULE+0xOFF, else ??),
- * with each ';' as ':' when folded (';' separates folded frames). */
-static void short_name(FILE *out, const struct ls_vframe *v, bool folded)
+/* Writes a frame's short name for folded output (function, else
+ * MODULE+0xOFF, else ??), with each ';' as ':' (';' separates frames). */
+static void short_name(FILE *out, const struct ls_vframe *v)
 {
 	const char *s = v->f->function != NULL ? v->f->function : v->loc->module;
 
@@ -46,7 +18,7 @@ static void short_name(FILE *out, const struct ls_vframe *v, bool folded)
 		fputs("??", out);
 		return;
 	}
-	for (const char *semi; folded && (semi = strchr(s, ';')) != NULL; s = semi + 1)
+	for (const char *semi; (semi = strchr(s, ';')) != NULL; s = semi + 1)
 		fprintf(out, "%.*s:", (int)(semi - s), s);
 	fputs(s, out);
 	if (v->f->function == NULL)
@@ -69,8 +41,10 @@ const char *ls_output_via(const struct ls_stack *st, const struct ls_leak *l, st
 {
 	const char *s;
 
+	if (st->via != NULL)
+		return st->via;
 	if (st->skip == 0)
-		return l->via;
+		return l != NULL ? l->via : NULL;
 	s = ls_output_name(&st->v[st->skip - 1], scratch);
 	if (s == NULL)
 		*nomem = true;
@@ -79,7 +53,7 @@ const char *ls_output_via(const struct ls_stack *st, const struct ls_leak *l, st
 
 int ls_output_expand(struct ls_stack *st, struct ls_sym *y, const struct ls_leak *l)
 {
-	st->n = st->skip = 0;
+	st->n = 0;
 	for (size_t i = 0; i < l->naddr; i++) {
 		const struct ls_loc *loc = ls_sym_lookup(y, l->addr[i], i > 0);
 
@@ -98,8 +72,7 @@ int ls_output_expand(struct ls_stack *st, struct ls_sym *y, const struct ls_leak
 			st->v[st->n++] = (struct ls_vframe){ loc, &loc->frame[j] };
 		}
 	}
-	while (st->skip < st->n && is_alloc_frame(&st->v[st->skip]))
-		st->skip++;
+	ls_fold_stack(st);
 	return 0;
 }
 
@@ -178,28 +151,13 @@ static const char *loc_error(const struct ls_loc *loc)
 	}
 }
 
-/* Writes "via" and "frames". via is the outermost folded allocator frame,
- * else the report's via= token (api, may be NULL). */
-static void json_frames(FILE *out, const struct ls_stack *st, const char *indent, const char *api)
+/* Writes "via", "folded" and "frames": via is ls_output_via's, folded
+ * the number of leading frames the other formats fold into it. */
+static void json_frames(FILE *out, const struct ls_stack *st, const char *indent, const char *via)
 {
 	fputs("\"via\": ", out);
-	if (st->skip > 0) {
-		const struct ls_vframe *v = &st->v[st->skip - 1];
-		char buf[32];
-
-		if (v->f->function != NULL || v->loc->module == NULL) {
-			json_str(out, v->f->function != NULL ? v->f->function : "??");
-		} else {
-			/* MODULE+0xOFF, as one JSON string */
-			snprintf(buf, sizeof(buf), "+0x%llx", (unsigned long long)v->loc->offset);
-			fputc('"', out);
-			json_str_body(out, v->loc->module);
-			json_str_body(out, buf);
-			fputc('"', out);
-		}
-	} else {
-		json_str(out, api);
-	}
+	json_str(out, via);
+	fprintf(out, ", \"folded\": %zu", st->skip);
 	fputs(", \"frames\": [", out);
 	for (size_t i = 0; i < st->n; i++) {
 		const struct ls_vframe *v = &st->v[i];
@@ -383,7 +341,8 @@ void ls_output_summary(FILE *out, const struct ls_report *r)
 		fprintf(out, ", %s samples dropped", h->value);
 }
 
-static void text_leak(FILE *out, const struct ls_report *r, size_t i, const struct ls_leak *l, const struct ls_stack *st)
+static void text_leak(FILE *out, const struct ls_report *r, size_t i, const struct ls_leak *l, const struct ls_stack *st,
+		      const char *via)
 {
 	double share = r->total_est_bytes ? 100.0 * (double)l->est_bytes / (double)r->total_est_bytes : 0.0;
 
@@ -391,12 +350,8 @@ static void text_leak(FILE *out, const struct ls_report *r, size_t i, const stru
 		     "age %s-%s s",
 		i + 1, (unsigned long long)l->est_count, (unsigned long long)l->est_bytes,
 		(unsigned long long)l->count, (unsigned long long)l->bytes, share, l->min_age, l->max_age);
-	if (st->skip > 0) {
-		fputs(", via ", out);
-		short_name(out, &st->v[st->skip - 1], false);
-	} else if (l->via != NULL) {
-		fprintf(out, ", via %s", l->via);
-	}
+	if (via != NULL)
+		fprintf(out, ", via %s", via);
 	fputc('\n', out);
 	ls_output_frames(out, st);
 }
@@ -410,7 +365,7 @@ static void folded(FILE *out, const struct ls_stack *st, uint64_t value)
 	for (size_t i = st->n; i-- > st->skip;) {
 		if (i + 1 != st->n)
 			fputc(';', out);
-		short_name(out, &st->v[i], true);
+		short_name(out, &st->v[i]);
 	}
 	fprintf(out, " %llu\n", (unsigned long long)value);
 }
@@ -420,6 +375,7 @@ static void folded(FILE *out, const struct ls_stack *st, uint64_t value)
 int ls_output_report(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_format fmt, size_t top)
 {
 	struct ls_stack st = { 0 };
+	struct ls_buf scratch = { 0 };
 	size_t n = top > 0 && top < r->nleak ? top : r->nleak;
 	int err = 0;
 
@@ -436,9 +392,16 @@ int ls_output_report(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_f
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct ls_leak *l = &r->leak[i];
+		const char *via;
+		bool nomem = false;
 
 		if ((err = ls_output_expand(&st, y, l)) != 0)
 			goto out;
+		via = ls_output_via(&st, l, &scratch, &nomem);
+		if (nomem) {
+			err = -ENOMEM;
+			goto out;
+		}
 		switch (fmt) {
 		case LS_FMT_JSON:
 			fprintf(out,
@@ -450,11 +413,11 @@ int ls_output_report(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_f
 			fputs(", \"max_age\": ", out);
 			json_decimal(out, l->max_age);
 			fputs(",\n     ", out);
-			json_frames(out, &st, "      ", l->via);
+			json_frames(out, &st, "      ", via);
 			fputs("}", out);
 			break;
 		case LS_FMT_TEXT:
-			text_leak(out, r, i, l, &st);
+			text_leak(out, r, i, l, &st, via);
 			break;
 		case LS_FMT_FOLDED:
 			folded(out, &st, l->est_bytes);
@@ -467,6 +430,7 @@ int ls_output_report(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_f
 		fputs(n ? "\n  ]\n}\n" : "]\n}\n", out);
 out:
 	free(st.v);
+	ls_buf_free(&scratch);
 	if (err == 0 && (fflush(out) != 0 || ferror(out)))
 		err = -EIO;
 	return err;
@@ -475,24 +439,31 @@ out:
 int ls_output_stack(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_format fmt)
 {
 	struct ls_stack st = { 0 };
+	struct ls_buf scratch = { 0 };
+	const struct ls_leak *l;
+	const char *via;
+	bool nomem = false;
 	int err;
 
 	if (r->nleak == 0 || fmt > LS_FMT_FOLDED)
 		return -EINVAL;
-	if ((err = ls_output_expand(&st, y, &r->leak[r->nleak - 1])) != 0)
+	l = &r->leak[r->nleak - 1];
+	if ((err = ls_output_expand(&st, y, l)) != 0)
 		goto out;
+	via = ls_output_via(&st, l, &scratch, &nomem);
+	if (nomem) {
+		err = -ENOMEM;
+		goto out;
+	}
 	switch (fmt) {
 	case LS_FMT_JSON:
 		fputs("{", out);
-		json_frames(out, &st, "  ", NULL);
+		json_frames(out, &st, "  ", via);
 		fputs("}\n", out);
 		break;
 	case LS_FMT_TEXT:
-		if (st.skip > 0) {
-			fputs("via ", out);
-			short_name(out, &st.v[st.skip - 1], false);
-			fputc('\n', out);
-		}
+		if (via != NULL)
+			fprintf(out, "via %s\n", via);
 		ls_output_frames(out, &st);
 		break;
 	case LS_FMT_FOLDED:
@@ -503,6 +474,7 @@ int ls_output_stack(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_fo
 	}
 out:
 	free(st.v);
+	ls_buf_free(&scratch);
 	if (err == 0 && (fflush(out) != 0 || ferror(out)))
 		err = -EIO;
 	return err;

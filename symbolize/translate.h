@@ -84,8 +84,9 @@ struct ls_strtab {
 int ls_strtab_intern(struct ls_strtab *t, const char *s, uint32_t *id);
 void ls_strtab_free(struct ls_strtab *t);
 
-/* Demangles a C++ symbol name (one that starts with _Z); other names are
- * returned as they are. Results are cached by the name's address, so name
+/* Demangles a C++ or Rust symbol name (one that starts with _Z: C++ and
+ * Rust legacy; or _R: Rust v0) with libiberty; other names, and names that
+ * do not demangle, are returned as they are. Results are cached by the name's address, so name
  * must stay valid for the whole run. Returns NULL only when out of memory. */
 const char *ls_util_demangle(struct ls_pmap *cache, struct ls_arena *a, const char *name);
 
@@ -191,6 +192,10 @@ const char *ls_module_path(const struct ls_module *mod);
 /* True when the module's file name is libleakscope*.so*. */
 bool ls_module_is_leakscope(const struct ls_module *mod);
 
+/* True when the module is the C library: libc.so*, libc-VERSION.so (older
+ * glibc) or musl's ld-musl-*.so*. */
+bool ls_module_is_libc(const struct ls_module *mod);
+
 /* Converts an address inside map m to the module's ELF virtual address
  * (what addr2line -e FILE takes), through the PT_LOAD headers. True on
  * success; false when no PT_LOAD covers it (then *vaddr is the file
@@ -286,14 +291,14 @@ struct ls_vframe {
 struct ls_stack {
 	struct ls_vframe *v;
 	size_t n, cap;
-	size_t skip; /* leading allocator frames; v[skip - 1] is "via" */
+	size_t skip;     /* leading allocator frames folded into the headline */
+	const char *via; /* a C library wrapper folded ("strdup"), else NULL: v[skip - 1] is "via" */
 };
 
 /* Expands leak l's addresses into st's frames, innermost first (the first
- * address is a call site, the others return addresses), and counts the
- * leading allocator frames into st->skip (docs/translate.md, "Folding the
- * allocator"). st is reused from leak to leak; free st->v at the end.
- * Returns 0 or -ENOMEM. */
+ * address is a call site, the others return addresses), and folds the
+ * leading allocator frames (ls_fold_stack). st is reused from leak to
+ * leak; free st->v at the end. Returns 0 or -ENOMEM. */
 int ls_output_expand(struct ls_stack *st, struct ls_sym *y, const struct ls_leak *l);
 
 /* Returns a frame's short name, as in folded output: its function, else
@@ -301,9 +306,10 @@ int ls_output_expand(struct ls_stack *st, struct ls_sym *y, const struct ls_leak
  * when out of memory. */
 const char *ls_output_name(const struct ls_vframe *v, struct ls_buf *scratch);
 
-/* Returns the name a leak came "via": the outermost folded allocator frame,
- * else the report's via= token; NULL when there is neither, or when out of
- * memory (*nomem is then set). */
+/* Returns the name a leak came "via": the C library wrapper folded, else
+ * the outermost folded allocator frame, else the report's via= token (l
+ * may be NULL: none); NULL when there is none of them, or when out of
+ * memory (*nomem is then set). Every output format takes it from here. */
 const char *ls_output_via(const struct ls_stack *st, const struct ls_leak *l, struct ls_buf *scratch, bool *nomem);
 
 /* Writes the one-line summary of text output (no newline). */
@@ -325,6 +331,15 @@ int ls_output_report(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_f
 /* Writes r's last leak as a bare stack (--report and --pid modes; text,
  * json or folded). */
 int ls_output_stack(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_format fmt);
+
+/* ------------------------------------------------------------------ fold.c */
+
+/* Sets st->skip to the number of leading frames of st that belong to the
+ * allocator: malloc and its kin, operator new, leakscope's own frames,
+ * then the C library's frames out to the outermost allocation wrapper
+ * among them (strdup, asprintf, ...), whose public name goes to st->via
+ * (docs/translate.md, "Folding the allocator"). */
+void ls_fold_stack(struct ls_stack *st);
 
 /* ----------------------------------------------------------------- flame.c */
 

@@ -1,14 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* util.c: strict number parsing, UTF-8, an arena, a pointer map, strings and C++ demangling. */
+/* util.c: strict number parsing, UTF-8, an arena, a pointer map, strings and C++/Rust demangling. */
 #include <errno.h>
+#include <libiberty/demangle.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "translate.h"
-
-/* From libstdc++'s C++ ABI (cxxabi.h), declared here because this is C. */
-extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 
 void ls_util_msg(const char *fmt, ...)
 {
@@ -399,22 +397,28 @@ const char *ls_util_demangle(struct ls_pmap *cache, struct ls_arena *a, const ch
 {
 	const char *res;
 	char *dem;
-	int status = 0;
 
-	if (name == NULL || name[0] != '_' || name[1] != 'Z')
+	/* _Z: C++ (Itanium ABI) and Rust's legacy scheme, which is C++-like
+	 * with $LT$-style escapes and a 17h<hash>E last part; _R: Rust v0.
+	 * Other names (C, "_GLOBAL__sub_I_x") are not mangled names. */
+	if (name == NULL || name[0] != '_' || (name[1] != 'Z' && name[1] != 'R'))
 		return name;
 	res = ls_pmap_get(cache, (uint64_t)(uintptr_t)name);
 	if (res != NULL)
 		return res;
-	dem = __cxa_demangle(name, NULL, NULL, &status);
-	if (dem != NULL && status == 0) {
+	/* libiberty's demangler (binutils' and gdb's): DMGL_AUTO tries Rust
+	 * first, since a legacy Rust name is also a valid C++ name, then C++.
+	 * Rust names come out as rustc-demangle prints them, without the
+	 * hash (DMGL_VERBOSE would keep it) or a .llvm.NNN suffix; C++ ones
+	 * with parameters and qualifiers, as __cxa_demangle gives them. */
+	dem = cplus_demangle(name, DMGL_PARAMS | DMGL_ANSI | DMGL_AUTO);
+	if (dem != NULL) {
 		res = ls_arena_strndup(a, dem, strlen(dem));
 		free(dem);
 		if (res == NULL)
 			return NULL;
 	} else {
-		free(dem);
-		res = name; /* not a valid mangled name: show it raw */
+		res = name; /* not a valid mangled name (or out of memory): show it raw */
 	}
 	if (ls_pmap_put(cache, (uint64_t)(uintptr_t)name, (void *)res) != 0)
 		return NULL;

@@ -25,6 +25,10 @@ $(BUILD)/tests/victims/victim_cxx: tests/victims/victim_cxx.cc
 	@mkdir -p $(dir $@)
 	g++ -std=c++17 $(VICTIM_CFLAGS) -rdynamic -o $@ $< -ldl
 
+$(BUILD)/tests/victims/victim_wrap: tests/victims/victim_wrap.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -o $@ $<
+
 $(BUILD)/tests/victims/libearly.so: tests/victims/libearly.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -shared -fPIC -o $@ $<
@@ -47,7 +51,8 @@ $(BUILD)/tests/victims/evhost: tests/victims/evhost.c
 
 VICTIM_BINS := $(BUILD)/tests/victims/victim $(BUILD)/tests/victims/victim_cxx \
 	$(BUILD)/tests/victims/victim_life $(BUILD)/tests/victims/libdlvictim.so \
-	$(HOST_VICTIMS:%=$(BUILD)/tests/victims/%) $(BUILD)/tests/victims/evhost
+	$(HOST_VICTIMS:%=$(BUILD)/tests/victims/%) $(BUILD)/tests/victims/evhost \
+	$(BUILD)/tests/victims/victim_wrap
 
 tests: all $(UNIT_BINS) $(VICTIM_BINS)
 
@@ -55,6 +60,8 @@ TESTS += scripts/lint.sh
 TESTS += $(UNIT_BINS)
 TESTS += "python3 tests/integration/test_victims.py"
 TESTS += "python3 tests/integration/test_cxx.py"
+TESTS += "python3 tests/integration/test_libc_wrappers.py"
+TESTS += "python3 tests/integration/test_rust.py"
 TESTS += "python3 tests/integration/test_control.py"
 TESTS += "python3 tests/integration/test_hostsafety.py"
 TESTS += "python3 tests/integration/test_fork.py"

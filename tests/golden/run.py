@@ -189,11 +189,12 @@ def test_goldens():
 
     rep = save("cxx.report", run_prog(os.path.join(GOLDEN, "cxx"), "cxx"))
     golden("cxx_demangle_via_new", [rep], expected("cxx.txt", BIN="@BUILD@/golden/cxx"))
-    # JSON folds nothing: libstdc++'s operator new stays the first frame.
+    # JSON folds nothing: libstdc++'s operator new stays the first frame,
+    # and "folded" counts it (the one frame text output folds).
     rc, out, err = translate(["--format", "json", rep])
     leaks = json.loads(out)["leaks"]
     firsts = {(l["via"], l["frames"][0]["function"], os.path.basename(l["frames"][0]["module"])) for l in leaks}
-    if rc != 0 or len(leaks) != 3 or len(firsts) != 1 or \
+    if rc != 0 or len(leaks) != 3 or len(firsts) != 1 or any(l["folded"] != 1 for l in leaks) or \
             not re.match(r"^\('operator new\(unsigned long\)', 'operator new\(unsigned long\)', 'libstdc\+\+",
                          str(list(firsts)[0])):
         not_ok("json_via_not_folded", "rc %d %r" % (rc, firsts))
@@ -203,6 +204,13 @@ def test_goldens():
     golden("cxx_symtab_demangle", [rep], expected("cxx-nodwarf.txt", BIN="@BUILD@/golden/cxx-nodwarf"))
     rep = save("nodwarf.report", run_prog(os.path.join(GOLDEN, "inl-nodwarf"), "nodwarf"))
     golden("c_symtab_fallback", [rep], expected("inl-nodwarf.txt", BIN="@BUILD@/golden/inl-nodwarf"))
+    # Rust legacy (escapes, hash, .llvm. suffix) and v0 names, a C++
+    # clone and a name that only looks mangled, from the symbol table.
+    rep = save("names.report", run_prog(os.path.join(GOLDEN, "names"), "names"))
+    golden("demangle_rust_cxx_symtab", [rep], expected("names.txt", BIN="@BUILD@/golden/names"))
+    golden("demangle_rust_cxx_folded", ["--format", "folded", rep],
+           "main;core::ptr::drop_in_place<std::rt::lang_start<()>::{{closure}}>;rustleak::leak_vec;"
+           "rustleak::leak_vec::<u32>;rustleak::main::{closure#0};f() [clone .llvm.42];_Rnot_a_name 640\n")
     rep = save("viaso.report", run_prog(os.path.join(GOLDEN, "viaso"), "viaso"))
     golden("fold_libleakscope_so", [rep], expected("viaso.txt", BIN="@BUILD@/golden/viaso"))
 
