@@ -2,7 +2,8 @@
 # bench/: make bench (about 10 minutes) and make bench-quick (about 1).
 .PHONY: bench bench-quick bench-bins deps-bench
 BENCH_CFLAGS := -std=gnu11 -O2 -g -fno-omit-frame-pointer -Wall -Wextra -pthread
-bench-bins: all $(BUILD)/bench/mallocbench $(BUILD)/bench/reportbench $(BUILD)/bench/libshim.so
+bench-bins: all $(BUILD)/bench/mallocbench $(BUILD)/bench/reportbench $(BUILD)/bench/libshim.so \
+	$(BUILD)/bench/execbench
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -o $@ $<
