@@ -52,8 +52,13 @@ static void port_file(const char *line)
 	char path[4096], tmp[4096 + 32];
 	struct ls_buf b;
 
-	if (!ls_cfg.port_file || !ls_expand_pid(ls_cfg.port_file, path, sizeof(path)))
+	if (!ls_cfg.port_file)
 		return;
+	if (!ls_expand_pid(ls_cfg.port_file, path, sizeof(path))) {
+		ls_log("cannot write LEAKSCOPE_PORT_FILE %s: the path is too long once %%p is "
+		       "expanded", ls_cfg.port_file);
+		return;
+	}
 	ls_buf_init(&b, tmp, sizeof(tmp) - 1);
 	ls_buf_str(&b, path);
 	ls_buf_str(&b, ".tmp.");

@@ -29,8 +29,10 @@ void ls_init(void)
 	 * that never opens one pays only for what is above. */
 	if (!ls_cfg.exec_child && (ls_cfg.port >= 0 || ls_cfg.socket_path))
 		ls_control_start(false);
-	if (ls_cfg.sampling && ls_window_on(ls_cfg.sampling))
-		ls_log("LEAKSCOPE_SAMPLING: cannot open a window");
+	int rc = ls_cfg.sampling ? ls_window_on(ls_cfg.sampling) : 0;
+	if (rc)
+		ls_log("LEAKSCOPE_SAMPLING=%lu: cannot open a window: %s",
+		       (unsigned long)ls_cfg.sampling, ls_strerror(-rc));
 	atomic_store(&ls_ready, true);
 	ls_guard_leave();
 }
@@ -55,12 +57,15 @@ __attribute__((destructor)) static void dtor(void)
 	}
 	struct ls_report *r = ls_report_build(&info, 0, LS_REPORT_TEXT);
 	if (!r) {
-		ls_log("LEAKSCOPE_REPORT: out of memory building the report");
+		ls_log("cannot write LEAKSCOPE_REPORT %s: out of memory building the report",
+		       ls_cfg.report_path);
 	} else {
+		char path[4096];
 		int rc = ls_report_write_file(r, ls_cfg.report_path);
 		if (rc)
-			ls_log("LEAKSCOPE_REPORT: cannot write %s: %s", ls_cfg.report_path,
-			       ls_strerror(-rc));
+			ls_log("cannot write LEAKSCOPE_REPORT %s: %s",
+			       ls_expand_pid(ls_cfg.report_path, path, sizeof(path)) ? path :
+			       ls_cfg.report_path, ls_strerror(-rc));
 		ls_report_free(r);
 	}
 	ls_guard_leave();
