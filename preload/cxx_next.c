@@ -87,18 +87,106 @@ LS_COLD void *ls_cxx_failed(unsigned api, size_t n, size_t al, const void *nt)
 	}
 }
 
+/* ---- which next operators may be called directly -------------------- */
+
+/* A next operator in the malloc's own object is jumped to only if it
+ * never calls back into our malloc-family hooks (jemalloc 5.3's aligned
+ * new calls aligned_alloc by name, its plain new does not): else an
+ * allocation would tick twice. Found by calling it once, with ls_real
+ * swapped for counting wrappers. A call another thread makes meanwhile
+ * can only make an operator look calling-back, which picks our own
+ * implementation: correct, one jump slower. */
+static struct ls_real_fns saved;
+static _Atomic unsigned calls;
+
+static void *c_malloc(size_t n) { calls++; return saved.malloc(n); }
+static void c_free(void *p) { calls++; saved.free(p); }
+static void *c_calloc(size_t n, size_t m) { calls++; return saved.calloc(n, m); }
+static void *c_realloc(void *p, size_t n) { calls++; return saved.realloc(p, n); }
+static int c_posix_memalign(void **o, size_t a, size_t n) { calls++; return saved.posix_memalign(o, a, n); }
+static void *c_aligned_alloc(size_t a, size_t n) { calls++; return saved.aligned_alloc(a, n); }
+static void *c_memalign(size_t a, size_t n) { calls++; return saved.memalign(a, n); }
+static void *c_valloc(size_t n) { calls++; return saved.valloc(n); }
+static void *c_pvalloc(size_t n) { calls++; return saved.pvalloc(n); }
+static size_t c_usable(void *p) { return saved.malloc_usable_size(p); }
+
+static const struct ls_real_fns counting = {
+	c_malloc, c_free, c_calloc, c_realloc, c_posix_memalign, c_aligned_alloc, c_memalign,
+	c_valloc, c_pvalloc, c_usable,
+};
+
+#define PROBE_SIZE 64
+static const char probe_nt; /* a nothrow_t is empty: any address does */
+
+static void *call_next_new(unsigned i)
+{
+	void *f = ((void **)&next)[i];
+
+	switch (i) {
+	case 0: case 1: return ((void *(*)(size_t))f)(PROBE_SIZE);
+	case 2: case 3: return ((void *(*)(size_t, const void *))f)(PROBE_SIZE, &probe_nt);
+	case 4: case 5: return ((void *(*)(size_t, size_t))f)(PROBE_SIZE, PROBE_SIZE);
+	default: return ((void *(*)(size_t, size_t, const void *))f)(PROBE_SIZE, PROBE_SIZE, &probe_nt);
+	}
+}
+
+/* The new form whose block each delete form (from FIRST_DELETE) takes. */
+static const unsigned char delete_takes[NOPS - FIRST_DELETE] = { 0, 1, 0, 1, 4, 5, 4, 5, 0, 1, 4, 5 };
+
+static void call_next_delete(unsigned i, void *p)
+{
+	void *f = ((void **)&next)[i];
+
+	switch ((i - FIRST_DELETE) / 2) {
+	case 0: ((void (*)(void *))f)(p); break;
+	case 1: case 2: ((void (*)(void *, size_t))f)(p, PROBE_SIZE); break;
+	case 3: ((void (*)(void *, size_t, size_t))f)(p, PROBE_SIZE, PROBE_SIZE); break;
+	case 4: ((void (*)(void *, const void *))f)(p, &probe_nt); break;
+	default: ((void (*)(void *, size_t, const void *))f)(p, PROBE_SIZE, &probe_nt); break;
+	}
+}
+
+/* True when operator i reaches our hooks. Its new is called twice, the
+ * first time uncounted (an allocator may allocate while it initializes). */
+static bool calls_back(unsigned i)
+{
+	unsigned nw = i < FIRST_DELETE ? i : delete_takes[i - FIRST_DELETE];
+	void *p = call_next_new(nw);
+
+	if (!p || !((void **)&next)[nw])
+		return true;
+	if (i < FIRST_DELETE) {
+		saved.free(p);
+		calls = 0;
+		p = call_next_new(i);
+		bool back = calls != 0;
+		saved.free(p);
+		return back;
+	}
+	calls = 0;
+	call_next_delete(i, p);
+	return calls != 0;
+}
+
 void ls_cxx_resolve(void)
 {
 	void **fast = (void **)&ls_cxx, **nx = (void **)&next;
+	bool same[NOPS];
 
 	for (unsigned i = 0; i < NOPS; i++) {
-		void *f = dlsym(RTLD_NEXT, op_names[i]);
-		nx[i] = f;
-		if (f && ls_real_same_object(f))
-			fast[i] = f;
-		else if (i >= FIRST_DELETE)
-			fast[i] = (void *)ls_real.free;
+		nx[i] = dlsym(RTLD_NEXT, op_names[i]);
+		same[i] = nx[i] && ls_real_same_object(nx[i]);
 	}
+	saved = ls_real;
+	ls_real = counting;
+	for (unsigned i = 0; i < NOPS; i++) {
+		bool nw_ok = i < FIRST_DELETE || same[delete_takes[i - FIRST_DELETE]];
+		if (same[i] && nw_ok && !calls_back(i))
+			fast[i] = nx[i];
+		else if (i >= FIRST_DELETE)
+			fast[i] = (void *)saved.free;
+	}
+	ls_real = saved;
 }
 
 /* ---- the slow path -------------------------------------------------- */

@@ -136,10 +136,11 @@ void ls_tcmalloc_resolve(void)
 		tc_sampled = ls_real_same_object((const void *)tc.malloc);
 }
 
+/* A call before the first malloc resolves everything first; after it,
+ * one load and one branch. */
 static inline void ready(void)
 {
-	if (unlikely(!atomic_load_explicit(&ls_ready, memory_order_relaxed)))
-		ls_real_init();
+	ls_real_init();
 }
 
 /* ---- slow paths ------------------------------------------------------- */

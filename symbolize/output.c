@@ -65,12 +65,32 @@ const char *ls_output_name(const struct ls_vframe *v, struct ls_buf *scratch)
 	return scratch->s;
 }
 
+/* C++ operator new's via= tokens, shown by the name a demangler gives. */
+static const char *const cxx_names[][2] = {
+	{ "new", "operator new(unsigned long)" },
+	{ "new_array", "operator new[](unsigned long)" },
+	{ "new_nothrow", "operator new(unsigned long, std::nothrow_t const&)" },
+	{ "new_array_nothrow", "operator new[](unsigned long, std::nothrow_t const&)" },
+	{ "new_aligned", "operator new(unsigned long, std::align_val_t)" },
+	{ "new_array_aligned", "operator new[](unsigned long, std::align_val_t)" },
+	{ "new_aligned_nothrow", "operator new(unsigned long, std::align_val_t, std::nothrow_t const&)" },
+	{ "new_array_aligned_nothrow", "operator new[](unsigned long, std::align_val_t, std::nothrow_t const&)" },
+};
+
+const char *ls_output_api(const char *via)
+{
+	for (size_t i = 0; via != NULL && i < sizeof(cxx_names) / sizeof(cxx_names[0]); i++)
+		if (strcmp(via, cxx_names[i][0]) == 0)
+			return cxx_names[i][1];
+	return via;
+}
+
 const char *ls_output_via(const struct ls_stack *st, const struct ls_leak *l, struct ls_buf *scratch, bool *nomem)
 {
 	const char *s;
 
 	if (st->skip == 0)
-		return l->via;
+		return ls_output_api(l->via);
 	s = ls_output_name(&st->v[st->skip - 1], scratch);
 	if (s == NULL)
 		*nomem = true;
@@ -395,7 +415,7 @@ static void text_leak(FILE *out, const struct ls_report *r, size_t i, const stru
 		fputs(", via ", out);
 		short_name(out, &st->v[st->skip - 1], false);
 	} else if (l->via != NULL) {
-		fprintf(out, ", via %s", l->via);
+		fprintf(out, ", via %s", ls_output_api(l->via));
 	}
 	fputc('\n', out);
 	ls_output_frames(out, st);
@@ -450,7 +470,7 @@ int ls_output_report(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_f
 			fputs(", \"max_age\": ", out);
 			json_decimal(out, l->max_age);
 			fputs(",\n     ", out);
-			json_frames(out, &st, "      ", l->via);
+			json_frames(out, &st, "      ", ls_output_api(l->via));
 			fputs("}", out);
 			break;
 		case LS_FMT_TEXT:
