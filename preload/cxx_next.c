@@ -146,6 +146,21 @@ static void call_next_delete(unsigned i, void *p)
 	}
 }
 
+/* The delete form that frees a block of each new form. */
+static const unsigned char new_freed_by[FIRST_DELETE] = { 8, 9, 16, 17, 12, 13, 18, 19 };
+
+/* Frees a probe block of new form nw with its own delete (a sanitizer's
+ * runtime tells new from malloc). */
+static void free_probe(unsigned nw, void *p)
+{
+	unsigned d = new_freed_by[nw];
+
+	if (((void **)&next)[d])
+		call_next_delete(d, p);
+	else
+		saved.free(p);
+}
+
 /* True when operator i reaches our hooks. Its new is called twice, the
  * first time uncounted (an allocator may allocate while it initializes). */
 static bool calls_back(unsigned i)
@@ -156,11 +171,11 @@ static bool calls_back(unsigned i)
 	if (!p || !((void **)&next)[nw])
 		return true;
 	if (i < FIRST_DELETE) {
-		saved.free(p);
+		free_probe(i, p);
 		calls = 0;
 		p = call_next_new(i);
 		bool back = calls != 0;
-		saved.free(p);
+		free_probe(i, p);
 		return back;
 	}
 	calls = 0;
