@@ -218,7 +218,7 @@ def newdel_group(ops):
             for env in ({}, ls_env()):
                 per.append((instructions(env, 2 * ops, [exe, mode], own) -
                             instructions(env, ops, [exe, mode], own)) / ops)
-            mine = (own[3] - own[2]) / ops
+            mine = (own[2] - own[3]) / ops  # own: native 2n, n, leakscope 2n, n
             log("  callgrind %s %s: native %.2f, leakscope %.2f, leakscope's own %.2f"
                 % (lib, mode, per[0], per[1], mine))
             rows.append((lib, what, per[0], per[1], mine))
