@@ -144,8 +144,25 @@ def mallocbench_group(threads, ops, rounds):
 
 # ---------------------------------------------------------------- callgrind
 
-def instructions(env, ops):
-    """Instructions the whole process executes, counted by callgrind."""
+def own_instructions():
+    """Instructions callgrind attributes to libleakscope.so's own functions
+    (self cost) in the largest profile of the last run."""
+    files = sorted((os.path.join(TMP, f) for f in os.listdir(TMP) if f.startswith("cg.")),
+                   key=os.path.getsize)
+    if not files:
+        return 0
+    r = subprocess.run(["callgrind_annotate", "--threshold=100", files[-1]],
+                       capture_output=True, text=True)
+    n = 0
+    for l in r.stdout.splitlines():
+        if l.rstrip().endswith("/libleakscope.so]"):
+            n += int(l.split()[0].replace(",", ""))
+    return n
+
+
+def instructions(env, ops, argv=None, own=None):
+    """Instructions the whole process executes, counted by callgrind
+    (mallocbench, or argv with the op count appended)."""
     out = os.path.join(TMP, "cg.%p.out")
     for f in os.listdir(TMP):
         if f.startswith("cg."):
@@ -154,8 +171,10 @@ def instructions(env, ops):
     e.update(env)
     argv = [tool("valgrind"), "--tool=callgrind", "--trace-children=yes",
             "--callgrind-out-file=" + out, "env"] + ["%s=%s" % kv for kv in env.items()] + \
-           [MB, "-n", str(ops)]
+           (argv + [str(ops)] if argv else [MB, "-n", str(ops)])
     subprocess.run(argv, capture_output=True, timeout=900)
+    if own is not None:
+        own.append(own_instructions())
     best = 0
     for f in os.listdir(TMP):
         if f.startswith("cg."):
@@ -177,6 +196,78 @@ def instruction_group(ops):
         per[name] = (instructions(env, 2 * ops) - instructions(env, ops)) / ops
         log("  callgrind %s: %.1f instructions per op" % (name, per[name]))
     return per
+
+
+NB = os.path.join(BUILD, "bench", "newbench")
+NEW_BINS = [("libstdc++ over glibc", NB), ("jemalloc (-ljemalloc)", NB + "_jemalloc"),
+            ("tcmalloc (-ltcmalloc_minimal)", NB + "_tcmalloc")]
+NEW_MODES = [("malloc", "malloc(32) + free"), ("new", "operator new(32) + delete(p)"),
+             ("new_sized", "operator new(32) + delete(p, 32)"),
+             ("new_array", "operator new[](32) + delete[](p)"),
+             ("new_aligned", "operator new(64, align_val_t 64) + delete(p, align_val_t)"),
+             ("new_nothrow", "operator new(32, nothrow) + delete(p, nothrow)")]
+
+
+def newdel_group(ops):
+    """Marginal instructions per allocation-and-free pair of each entry
+    point, native and under leakscope with no window, over each allocator."""
+    rows = []
+    for lib, exe in NEW_BINS:
+        for mode, what in NEW_MODES:
+            per, own = [], []
+            for env in ({}, ls_env()):
+                per.append((instructions(env, 2 * ops, [exe, mode], own) -
+                            instructions(env, ops, [exe, mode], own)) / ops)
+            # own (self cost in libleakscope.so) is logged only: callgrind
+            # charges part of a hook that ends in a jump to the jump's target.
+            mine = (own[2] - own[3]) / ops
+            log("  callgrind %s %s: native %.2f, leakscope %.2f, leakscope's own %.2f"
+                % (lib, mode, per[0], per[1], mine))
+            rows.append((lib, what, per[0], per[1], mine))
+    return rows
+
+
+NEW_TITLE = "## operator new and delete, no window (callgrind)"
+
+
+def newdel_section(rows):
+    L = [NEW_TITLE + "\n"]
+    L.append("`bench/newbench.cc`: one allocation and one free per operation, in a loop; "
+             "marginal instructions per operation (callgrind, (I(2n) - I(n)) / n, exact). "
+             "The added column is the whole process's difference, which includes the "
+             "allocator's own work when leakscope's start-up has left its heap in another "
+             "state (glibc's memalign path, whose cost depends on the free chunks around, "
+             "is the large one). malloc's hook is 4 instructions and free's 5, so malloc + "
+             "free adds 9. "
+             "Over libstdc++ leakscope's operator new replaces libstdc++'s and calls the "
+             "malloc underneath directly, so new + delete adds less than malloc + free; "
+             "over jemalloc and tcmalloc the hooks jump to the allocator's own operators "
+             "(or, for a form that calls back into malloc by name, such as jemalloc's "
+             "aligned new, to the malloc family underneath).\n")
+    L.append("| allocator | operation | native | leakscope, no window | added |")
+    L.append("|---|---|---|---|---|")
+    for lib, what, nat, ls, mine in rows:
+        L.append("| %s | %s | %.1f | %.1f | %+.1f |" % (lib, what, nat, ls, ls - nat))
+    L.append("")
+    return L
+
+
+def splice_newdel(rows):
+    """Replaces (or appends) the operator new section of RESULTS.md."""
+    path = os.path.join(ROOT, "bench", "RESULTS.md")
+    with open(path) as f:
+        text = f.read()
+    sec = "\n".join(newdel_section(rows)) + "\n"
+    if NEW_TITLE in text:
+        a = text.index(NEW_TITLE)
+        b = text.find("\n## ", a + 1)
+        text = text[:a] + sec + (text[b + 1:] if b >= 0 else "")
+    else:
+        b = text.find("\n## redis-server")
+        text = text[:b + 1] + sec + "\n" + text[b + 1:] if b >= 0 else text + "\n" + sec
+    with open(path, "w") as f:
+        f.write(text)
+    log("wrote %s (operator new section)" % path)
 
 
 # ---------------------------------------------------------------- redis
@@ -416,7 +507,7 @@ REDIS_TARGETS = {"leakscope, no window": 0.99, "leakscope sampling=500": 0.99,
                  "leakscope sampling=1": 0.5}
 
 
-def write_results(args, groups, redis, latency, mem, instr, took):
+def write_results(args, groups, redis, latency, mem, instr, took, newdel=None):
     L = []
     L.append("# leakscope benchmarks\n")
     L.append("Written by `%s` on %s in %.0f s. Every figure is a ratio to the native run "
@@ -460,6 +551,8 @@ def write_results(args, groups, redis, latency, mem, instr, took):
         for name, v in instr.items():
             L.append("| %s | %.1f | %.4f | %.4f |" % (name, v, v / instr["native"], v / instr[SHIM_NAME]))
         L.append("")
+    if newdel:
+        L.extend(newdel_section(newdel))
     if redis:
         configs, ratios, native = redis
         L.append("## redis-server (Debian's, on jemalloc)\n")
@@ -585,7 +678,13 @@ def main():
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--ops", type=int)
     ap.add_argument("--no-redis", action="store_true")
+    ap.add_argument("--new-only", action="store_true",
+                    help="only the operator new/delete callgrind table, spliced into RESULTS.md")
     args = ap.parse_args()
+    if args.new_only:
+        splice_newdel(newdel_group(20000))
+        shutil.rmtree(TMP, ignore_errors=True)
+        return
     # Many short rounds beat a few long ones on a machine whose speed
     # drifts: the median of per-round ratios converges faster.
     args.rounds = args.rounds or (3 if args.quick else 7)
@@ -601,15 +700,16 @@ def main():
     if not args.no_redis:
         log("redis")
         redis = redis_group(args.redis_requests, args.redis_rounds)
-    instr = None
+    instr = newdel = None
     if not args.quick:
         log("callgrind")
         instr = instruction_group(100000)
+        newdel = newdel_group(20000)
     log("report latency")
     latency = report_latency(200000 if args.quick else 1000000, 1 if args.quick else 3)
     log("memory")
     mem = memory(200000 if args.quick else 1000000, 4096 if args.quick else 16384)
-    write_results(args, groups, redis, latency, mem, instr, time.monotonic() - start)
+    write_results(args, groups, redis, latency, mem, instr, time.monotonic() - start, newdel)
     shutil.rmtree(TMP, ignore_errors=True)
 
 

@@ -3,7 +3,8 @@
 .PHONY: bench bench-quick bench-bins deps-bench
 BENCH_CFLAGS := -std=gnu11 -O2 -g -fno-omit-frame-pointer -Wall -Wextra -pthread
 bench-bins: all $(BUILD)/bench/mallocbench $(BUILD)/bench/reportbench $(BUILD)/bench/libshim.so \
-	$(BUILD)/bench/execbench
+	$(BUILD)/bench/execbench \
+	$(BUILD)/bench/newbench $(BUILD)/bench/newbench_jemalloc $(BUILD)/bench/newbench_tcmalloc
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -o $@ $<
@@ -11,6 +12,21 @@ $(BUILD)/bench/%: bench/%.c
 $(BUILD)/bench/libshim.so: bench/shim.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -fPIC -fno-plt -shared -fvisibility=hidden -o $@ $<
+# operator new/delete per call, over each allocator (callgrind only).
+NEWBENCH_CXXFLAGS := -std=c++17 -O2 -g -fno-omit-frame-pointer -fno-allocation-dce
+$(BUILD)/bench/newbench: bench/newbench.cc
+	@mkdir -p $(dir $@)
+	g++ $(NEWBENCH_CXXFLAGS) -o $@ $<
+$(BUILD)/bench/newbench_jemalloc: bench/newbench.cc
+	@mkdir -p $(dir $@)
+	g++ $(NEWBENCH_CXXFLAGS) -o $@ $< -ljemalloc
+$(BUILD)/bench/newbench_tcmalloc: bench/newbench.cc
+	@mkdir -p $(dir $@)
+	g++ $(NEWBENCH_CXXFLAGS) -o $@ $< -ltcmalloc_minimal
+.PHONY: bench-callgrind-new
+bench-callgrind-new: deps-bench
+	@$(MAKE) --no-print-directory bench-bins
+	@python3 bench/bench.py --new-only
 deps-bench:
 	@scripts/deps.sh bench
 bench: deps-bench

@@ -20,9 +20,15 @@ $(BUILD)/obj/preload/%.o: preload/%.c preload/internal.h control/internal.h
 # pointer GCC moves the prologue into the rare slow branch. Our frames are
 # stripped from every stack, and an fp walk still chains through a hook,
 # which never touches rbp.
-$(BUILD)/obj/preload/hooks.o: preload/hooks.c preload/internal.h
+$(BUILD)/obj/preload/hooks.o $(BUILD)/obj/preload/cxx.o: $(BUILD)/obj/preload/%.o: preload/%.c preload/internal.h
 	@mkdir -p $(dir $@)
-	$(CC) $(PRELOAD_CFLAGS) -fomit-frame-pointer -c -o $@ $<
+	$(CC) $(PRELOAD_CFLAGS) -fomit-frame-pointer -fexceptions -c -o $@ $<
+
+# A C++ exception (std::bad_alloc from the next operator new) may unwind
+# through these frames: they carry unwind tables on every target.
+$(BUILD)/obj/preload/cxx_next.o $(BUILD)/obj/preload/tcmalloc.o: $(BUILD)/obj/preload/%.o: preload/%.c preload/internal.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PRELOAD_CFLAGS) -fexceptions -c -o $@ $<
 
 $(BUILD)/obj/control/%.o: control/%.c preload/internal.h control/internal.h
 	@mkdir -p $(dir $@)

@@ -126,6 +126,74 @@ bool ls_boot_owns(const void *p);
 /* Usable size of a bootstrap block. */
 size_t ls_boot_usable(const void *p);
 
+/* The object (load base) that defines fn, or NULL for none. */
+const void *ls_real_object(const void *fn);
+/* True when fn lives in the object that provides ls_real.malloc: an
+ * allocator's own extended entry point, which never calls our malloc. */
+bool ls_real_same_object(const void *fn);
+
+/* ------------------------------------------------------------------ */
+/* cxx.c: C++ operator new and delete, every form.                     */
+
+/* What the unsampled path of each operator calls: the next definition
+ * when it belongs to the malloc underneath (jemalloc, tcmalloc: it never
+ * reaches our malloc), else our own implementation over ls_real (for
+ * libstdc++'s, which would call our malloc and tick a second time).
+ * Naming: nw/na new and new[], dl/da delete and delete[]; _nt nothrow,
+ * _al std::align_val_t, _sz sized. */
+struct ls_cxx_fns {
+	void *(*nw)(size_t);
+	void *(*na)(size_t);
+	void *(*nw_nt)(size_t, const void *);
+	void *(*na_nt)(size_t, const void *);
+	void *(*nw_al)(size_t, size_t);
+	void *(*na_al)(size_t, size_t);
+	void *(*nw_al_nt)(size_t, size_t, const void *);
+	void *(*na_al_nt)(size_t, size_t, const void *);
+	void (*dl)(void *);
+	void (*da)(void *);
+	void (*dl_sz)(void *, size_t);
+	void (*da_sz)(void *, size_t);
+	void (*dl_al)(void *, size_t);
+	void (*da_al)(void *, size_t);
+	void (*dl_sz_al)(void *, size_t, size_t);
+	void (*da_sz_al)(void *, size_t, size_t);
+	void (*dl_nt)(void *, const void *);
+	void (*da_nt)(void *, const void *);
+	void (*dl_al_nt)(void *, size_t, const void *);
+	void (*da_al_nt)(void *, size_t, const void *);
+};
+extern struct ls_cxx_fns ls_cxx;
+/* Resolves the next operators (real.c calls it while resolving). */
+void ls_cxx_resolve(void);
+/* operator new's slow path: samples, or calls ls_cxx's form of api.
+ * al is 0 for the unaligned forms, nt the nothrow_t argument or NULL.
+ * Keeps new's semantics: on failure the next operator new runs the
+ * new_handler and throws (or returns NULL for nothrow). */
+void *ls_cxx_slow(unsigned api, size_t n, size_t al, const void *nt);
+/* Our allocation for operator new form api failed: the next operator new
+ * of that form runs the new_handler loop and throws (NULL for nothrow). */
+void *ls_cxx_failed(unsigned api, size_t n, size_t al, const void *nt);
+/* Calls the unsampled path of the operator new form api. */
+void *ls_cxx_call(unsigned api, size_t n, size_t al, const void *nt);
+
+/* ------------------------------------------------------------------ */
+/* jemalloc.c, tcmalloc.c: the allocators' extended entry points.      */
+
+/* Resolve the next ones (real.c calls them while resolving). */
+void ls_jemalloc_resolve(void);
+void ls_tcmalloc_resolve(void);
+
+/* ------------------------------------------------------------------ */
+/* coverage.c: allocators in the process whose entry points we miss.   */
+
+/* Looks for them in the global scope; logs one line at the first call
+ * that finds any. Returns how many. */
+unsigned ls_coverage_check(bool log);
+/* Writes `, "uncovered_allocators": [...]` for /leak-status. */
+struct ls_buf;
+void ls_coverage_json(struct ls_buf *b);
+
 /* ------------------------------------------------------------------ */
 /* log.c: a tiny formatter and write(2) logging, no stdio, no malloc.  */
 
@@ -366,7 +434,21 @@ void ls_tcache_flush(void);
 enum ls_api {
 	LS_API_MALLOC, LS_API_CALLOC, LS_API_REALLOC, LS_API_REALLOCARRAY,
 	LS_API_POSIX_MEMALIGN, LS_API_ALIGNED_ALLOC, LS_API_MEMALIGN,
-	LS_API_VALLOC, LS_API_PVALLOC, LS_API_COUNT
+	LS_API_VALLOC, LS_API_PVALLOC,
+	/* C++ operator new, each form (cxx.c) */
+	LS_API_NEW, LS_API_NEW_ARRAY, LS_API_NEW_NOTHROW, LS_API_NEW_ARRAY_NOTHROW,
+	LS_API_NEW_ALIGNED, LS_API_NEW_ARRAY_ALIGNED, LS_API_NEW_ALIGNED_NOTHROW,
+	LS_API_NEW_ARRAY_ALIGNED_NOTHROW,
+	/* jemalloc's non-standard API (jemalloc.c) */
+	LS_API_MALLOCX, LS_API_RALLOCX,
+	/* tcmalloc's tc_* family (tcmalloc.c), in the order of the C++ forms */
+	LS_API_TC_MALLOC, LS_API_TC_MALLOC_SKIP_NEW_HANDLER, LS_API_TC_CALLOC,
+	LS_API_TC_REALLOC, LS_API_TC_MEMALIGN, LS_API_TC_POSIX_MEMALIGN,
+	LS_API_TC_VALLOC, LS_API_TC_PVALLOC,
+	LS_API_TC_NEW, LS_API_TC_NEWARRAY, LS_API_TC_NEW_NOTHROW, LS_API_TC_NEWARRAY_NOTHROW,
+	LS_API_TC_NEW_ALIGNED, LS_API_TC_NEWARRAY_ALIGNED, LS_API_TC_NEW_ALIGNED_NOTHROW,
+	LS_API_TC_NEWARRAY_ALIGNED_NOTHROW,
+	LS_API_COUNT
 };
 const char *ls_api_name(unsigned api);
 
@@ -448,6 +530,12 @@ extern _Atomic uint32_t ls_state;
 /* Returns true when the current allocation must be sampled. Called only
  * when the fast path's countdown ran out or the epoch changed. */
 bool ls_sample_due(struct ls_tls *t);
+/* Places a sampled block of size requested bytes in a slot of at least
+ * room (>= size) bytes, aligned (0: 16), not zeroed. NULL when it cannot
+ * track it; *dropped then says whether that is a loss to count (with
+ * ls_window_count_dropped, once the caller's fallback allocation has
+ * succeeded) rather than a window that closed meanwhile. */
+void *ls_sample_take(size_t size, size_t room, size_t align, unsigned api, bool *dropped);
 /* Allocates size bytes (aligned; zeroed for LS_API_CALLOC) as a sampled
  * block; falls back to the real allocator when it cannot track it. NULL
  * with errno ENOMEM only when the real allocator fails too. */

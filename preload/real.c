@@ -140,6 +140,30 @@ static void resolve(void)
 	ls_real.calloc = f.calloc;
 	ls_real.free = f.free;
 	ls_real.malloc = f.malloc;
+
+	/* The extended entry points, now that the malloc underneath is
+	 * known; dlsym's own allocations still come from the pool. */
+	ls_tls.in_boot = 1;
+	ls_cxx_resolve();
+	ls_jemalloc_resolve();
+	ls_tcmalloc_resolve();
+	ls_tls.in_boot = 0;
+}
+
+const void *ls_real_object(const void *fn)
+{
+	Dl_info di;
+
+	return fn && dladdr(fn, &di) ? di.dli_fbase : NULL;
+}
+
+bool ls_real_same_object(const void *fn)
+{
+	static const void *malloc_base;
+
+	if (!malloc_base)
+		malloc_base = ls_real_object((const void *)ls_real.malloc);
+	return malloc_base && ls_real_object(fn) == malloc_base;
 }
 
 void ls_real_init(void)
@@ -152,6 +176,7 @@ void ls_real_init(void)
 		ls_region_reserve();
 		resolve();
 		atomic_store_explicit(&resolve_state, 2, memory_order_release);
+		ls_coverage_check(true);
 		return;
 	}
 	if (ls_tls.in_boot)

@@ -140,7 +140,7 @@ static void rec_publish(struct ls_rec *r, uint32_t gen, uint64_t size, struct ls
  * that is a loss to report (false when the window closed meanwhile).
  * Inlined into ls_sample_alloc: each frame of ours costs an unwind step. */
 static inline __attribute__((always_inline)) void *
-track(size_t size, size_t align, unsigned api, uint32_t gen, bool *dropped)
+track(size_t size, size_t room, size_t align, unsigned api, uint32_t gen, bool *dropped)
 {
 	void *buf[LS_MAX_FRAMES_CAP + LS_UNWIND_SLACK];
 	struct ls_slot slot;
@@ -150,13 +150,13 @@ track(size_t size, size_t align, unsigned api, uint32_t gen, bool *dropped)
 	unsigned n;
 
 	*dropped = true;
-	if (size >= ((uint64_t)1 << 40) || align > LS_CHUNK) {
+	if (room >= ((uint64_t)1 << 40) || align > LS_CHUNK) {
 		ls_tls.drop_why = align > LS_CHUNK ? LS_DROP_ALIGNMENT : LS_DROP_TOO_LARGE;
 		return NULL;
 	}
 	/* Unwind first: no lock of ours may be held inside libunwind. */
 	void **frames = ls_unwind(buf, ls_cfg.max_frames, &n);
-	void *p = ls_arena_alloc(size, align, &slot);
+	void *p = ls_arena_alloc(room, align, &slot);
 	if (!p)
 		return NULL;
 	ls_stack_hash(frames, n, api, &key);
@@ -180,24 +180,33 @@ static void *real_alloc(size_t size, size_t align, bool zero)
 	return zero ? ls_real.calloc(1, size) : ls_real.malloc(size);
 }
 
-void *ls_sample_alloc(size_t size, size_t align, unsigned api)
+void *ls_sample_take(size_t size, size_t room, size_t align, unsigned api, bool *dropped)
 {
-	bool zero = api == LS_API_CALLOC;
 	uint32_t gen = atomic_load_explicit(&ls_state, memory_order_acquire);
-	bool dropped = false;
+	void *p = NULL;
 
+	*dropped = false;
 	if (unlikely(atomic_load_explicit(&deferred, memory_order_relaxed)) && !ls_tls.guard)
 		ls_sample_drain();
 	if (gen) {
 		ls_tls.drop_why = LS_DROP_ARENA_FULL;
 		ls_guard_enter();
-		void *p = track(size, align, api, gen, &dropped);
+		p = track(size, room < size ? size : room, align, api, gen, dropped);
 		ls_guard_leave();
-		if (p) {
-			if (zero)
-				memset(p, 0, size);
-			return p;
-		}
+	}
+	return p;
+}
+
+void *ls_sample_alloc(size_t size, size_t align, unsigned api)
+{
+	bool zero = api == LS_API_CALLOC || api == LS_API_TC_CALLOC;
+	bool dropped;
+	void *p = ls_sample_take(size, size, align, api, &dropped);
+
+	if (p) {
+		if (zero)
+			memset(p, 0, size);
+		return p;
 	}
 	void *q = real_alloc(size, align, zero);
 	if (q && dropped)

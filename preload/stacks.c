@@ -50,10 +50,19 @@ static struct stripe stripes[LS_STRIPES];
 static pthread_mutex_t grave_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct grave *graves;
 
-static const char *const api_names[LS_API_COUNT] = {
+static const char *const api_names[] = {
 	"malloc", "calloc", "realloc", "reallocarray", "posix_memalign",
 	"aligned_alloc", "memalign", "valloc", "pvalloc",
+	"new", "new_array", "new_nothrow", "new_array_nothrow",
+	"new_aligned", "new_array_aligned", "new_aligned_nothrow", "new_array_aligned_nothrow",
+	"mallocx", "rallocx",
+	"tc_malloc", "tc_malloc_skip_new_handler", "tc_calloc", "tc_realloc", "tc_memalign",
+	"tc_posix_memalign", "tc_valloc", "tc_pvalloc",
+	"tc_new", "tc_newarray", "tc_new_nothrow", "tc_newarray_nothrow",
+	"tc_new_aligned", "tc_newarray_aligned", "tc_new_aligned_nothrow",
+	"tc_newarray_aligned_nothrow",
 };
+_Static_assert(sizeof(api_names) / sizeof(api_names[0]) == LS_API_COUNT, "one name per API");
 
 const char *ls_api_name(unsigned api)
 {

@@ -60,5 +60,6 @@ void ls_status_json(struct ls_buf *b)
 	ls_buf_json_str(b, text);
 	ls_buf_str(b, ", \"unwinder\": ");
 	ls_buf_json_str(b, ls_unwind_name());
+	ls_coverage_json(b);
 	ls_buf_str(b, ", \"version\": \"" LS_VERSION "\"}\n");
 }

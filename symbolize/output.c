@@ -37,6 +37,26 @@ const char *ls_output_name(const struct ls_vframe *v, struct ls_buf *scratch)
 	return scratch->s;
 }
 
+/* C++ operator new's via= tokens, shown by the name a demangler gives. */
+static const char *const cxx_names[][2] = {
+	{ "new", "operator new(unsigned long)" },
+	{ "new_array", "operator new[](unsigned long)" },
+	{ "new_nothrow", "operator new(unsigned long, std::nothrow_t const&)" },
+	{ "new_array_nothrow", "operator new[](unsigned long, std::nothrow_t const&)" },
+	{ "new_aligned", "operator new(unsigned long, std::align_val_t)" },
+	{ "new_array_aligned", "operator new[](unsigned long, std::align_val_t)" },
+	{ "new_aligned_nothrow", "operator new(unsigned long, std::align_val_t, std::nothrow_t const&)" },
+	{ "new_array_aligned_nothrow", "operator new[](unsigned long, std::align_val_t, std::nothrow_t const&)" },
+};
+
+const char *ls_output_api(const char *via)
+{
+	for (size_t i = 0; via != NULL && i < sizeof(cxx_names) / sizeof(cxx_names[0]); i++)
+		if (strcmp(via, cxx_names[i][0]) == 0)
+			return cxx_names[i][1];
+	return via;
+}
+
 const char *ls_output_via(const struct ls_stack *st, const struct ls_leak *l, struct ls_buf *scratch, bool *nomem)
 {
 	const char *s;
@@ -44,7 +64,7 @@ const char *ls_output_via(const struct ls_stack *st, const struct ls_leak *l, st
 	if (st->via != NULL)
 		return st->via;
 	if (st->skip == 0)
-		return l != NULL ? l->via : NULL;
+		return l != NULL ? ls_output_api(l->via) : NULL;
 	s = ls_output_name(&st->v[st->skip - 1], scratch);
 	if (s == NULL)
 		*nomem = true;

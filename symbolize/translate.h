@@ -310,6 +310,9 @@ const char *ls_output_name(const struct ls_vframe *v, struct ls_buf *scratch);
  * the outermost folded allocator frame, else the report's via= token (l
  * may be NULL: none); NULL when there is none of them, or when out of
  * memory (*nomem is then set). Every output format takes it from here. */
+/* The name to show for a via= token: C++ operator new's tokens (new,
+ * new_array, ...) as demangled names, any other token as it is. */
+const char *ls_output_api(const char *via);
 const char *ls_output_via(const struct ls_stack *st, const struct ls_leak *l, struct ls_buf *scratch, bool *nomem);
 
 /* Writes the one-line summary of text output (no newline). */

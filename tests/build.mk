@@ -28,6 +28,24 @@ $(BUILD)/tests/victims/victim_cxx: tests/victims/victim_cxx.cc
 $(BUILD)/tests/victims/victim_wrap: tests/victims/victim_wrap.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -o $@ $<
+# Every operator new/delete form, over libstdc++, jemalloc and tcmalloc.
+# -fno-allocation-dce: a new/delete pair must not be optimized away.
+NEW_CXXFLAGS := -std=c++17 $(VICTIM_CFLAGS) -fno-allocation-dce
+$(BUILD)/tests/victims/victim_new: tests/victims/victim_new.cc
+	@mkdir -p $(dir $@)
+	g++ $(NEW_CXXFLAGS) -o $@ $< -ldl
+$(BUILD)/tests/victims/victim_new_jemalloc: tests/victims/victim_new.cc
+	@mkdir -p $(dir $@)
+	g++ $(NEW_CXXFLAGS) -o $@ $< -ljemalloc -ldl
+$(BUILD)/tests/victims/victim_new_tcmalloc: tests/victims/victim_new.cc
+	@mkdir -p $(dir $@)
+	g++ $(NEW_CXXFLAGS) -o $@ $< -ltcmalloc_minimal -ldl
+$(BUILD)/tests/victims/victim_jemalloc: tests/victims/victim_jemalloc.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -o $@ $< -ljemalloc
+$(BUILD)/tests/victims/victim_mimalloc: tests/victims/victim_mimalloc.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -o $@ $< -lmimalloc
 
 $(BUILD)/tests/victims/libearly.so: tests/victims/libearly.c
 	@mkdir -p $(dir $@)
@@ -52,7 +70,10 @@ $(BUILD)/tests/victims/evhost: tests/victims/evhost.c
 VICTIM_BINS := $(BUILD)/tests/victims/victim $(BUILD)/tests/victims/victim_cxx \
 	$(BUILD)/tests/victims/victim_life $(BUILD)/tests/victims/libdlvictim.so \
 	$(HOST_VICTIMS:%=$(BUILD)/tests/victims/%) $(BUILD)/tests/victims/evhost \
-	$(BUILD)/tests/victims/victim_wrap
+	$(BUILD)/tests/victims/victim_wrap \
+	$(BUILD)/tests/victims/victim_new $(BUILD)/tests/victims/victim_new_jemalloc \
+	$(BUILD)/tests/victims/victim_new_tcmalloc $(BUILD)/tests/victims/victim_jemalloc \
+	$(BUILD)/tests/victims/victim_mimalloc
 
 tests: all $(UNIT_BINS) $(VICTIM_BINS)
 
@@ -62,6 +83,7 @@ TESTS += "python3 tests/integration/test_victims.py"
 TESTS += "python3 tests/integration/test_cxx.py"
 TESTS += "python3 tests/integration/test_libc_wrappers.py"
 TESTS += "python3 tests/integration/test_rust.py"
+TESTS += "python3 tests/integration/test_allocators.py"
 TESTS += "python3 tests/integration/test_control.py"
 TESTS += "python3 tests/integration/test_hostsafety.py"
 TESTS += "python3 tests/integration/test_fork.py"
