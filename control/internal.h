@@ -74,6 +74,9 @@ int ls_control_start(bool in_child);
 /* In a fork child: closes the parent's listening socket, so that only
  * the parent answers on its port. */
 void ls_control_forget(void);
+/* In a quiet exec'd child: rewrites this pid's port file, if it has one
+ * from before the exec, to say it has no port. */
+void ls_control_quiet(void);
 
 /* ---- routes.c ------------------------------------------------------ */
 

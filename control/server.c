@@ -79,6 +79,21 @@ static void port_file(const char *line)
 	}
 }
 
+void ls_control_quiet(void)
+{
+	char path[4096];
+	struct stat st;
+
+	/* Only a port file this pid already has: one written before an exec
+	 * (a LEAKSCOPE_FOLLOW_FORK child that then exec'd) would otherwise
+	 * name a port that closed with the old image. No file is created. */
+	if (!ls_cfg.port_file || !strstr(ls_cfg.port_file, "%p") ||
+	    !ls_expand_pid(ls_cfg.port_file, path, sizeof(path)) || lstat(path, &st))
+		return;
+	port_file("error: exec'd by a process under leakscope, with its settings: "
+		  "no control port of its own\n");
+}
+
 static bool is_loopback(const char *host)
 {
 	return !strcmp(host, "127.0.0.1") || !strcmp(host, "::1") ||

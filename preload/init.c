@@ -29,6 +29,8 @@ void ls_init(void)
 	 * that never opens one pays only for what is above. */
 	if (!ls_cfg.exec_child && (ls_cfg.port >= 0 || ls_cfg.socket_path))
 		ls_control_start(false);
+	else if (ls_cfg.exec_child)
+		ls_control_quiet();
 	int rc = ls_cfg.sampling ? ls_window_on(ls_cfg.sampling) : 0;
 	if (rc)
 		ls_log("LEAKSCOPE_SAMPLING=%lu: cannot open a window: %s",
