@@ -149,7 +149,9 @@ static uint64_t parse_hex_u64(const char **s)
  * "PID:DIGEST" of the process that set it; a process with the same pid
  * is that process after an exec of its own (sh -c 'exec server') and
  * keeps its role. A host that passes only LD_PRELOAD to its children
- * (lighttpd's CGI) drops the marker; then the parent's maps tell. */
+ * (lighttpd's CGI) drops the marker; then the parent tells (a thread
+ * named leakscope, or libleakscope in its maps), unless the child was
+ * given a port or socket of its own. */
 static void lineage(void)
 {
 	uint64_t mine = settings_digest();
