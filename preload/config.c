@@ -58,6 +58,21 @@ bool ls_parse_size(const char *s, uint64_t *out)
 	return true;
 }
 
+uint64_t ls_parse_hex(const char **s, const char *end)
+{
+	uint64_t v = 0;
+
+	for (; *s < end; (*s)++) {
+		char c = **s;
+		unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0') :
+			     c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
+		if (d == 16)
+			break;
+		v = v << 4 | d;
+	}
+	return v;
+}
+
 bool ls_expand_pid(const char *pattern, char *buf, size_t cap)
 {
 	struct ls_buf b;
@@ -130,19 +145,6 @@ static uint64_t settings_digest(void)
 	return d;
 }
 
-static uint64_t parse_hex_u64(const char **s)
-{
-	uint64_t v = 0;
-	for (;; (*s)++) {
-		char c = **s;
-		unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0') :
-			     c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
-		if (d == 16)
-			return v;
-		v = v << 4 | d;
-	}
-}
-
 /* Decides whether this process was exec'd by one running leakscope and
  * only inherited its settings (then it stays quiet: no port of its own),
  * and leaves the marker its own children will see. The marker is
@@ -163,7 +165,7 @@ static void lineage(void)
 		uint64_t pid = 0;
 		for (; *p >= '0' && *p <= '9'; p++)
 			pid = pid * 10 + (uint64_t)(*p - '0');
-		uint64_t digest = *p == ':' ? (p++, parse_hex_u64(&p)) : 0;
+		uint64_t digest = *p == ':' ? (p++, ls_parse_hex(&p, p + strlen(p))) : 0;
 		if (pid == (uint64_t)self)
 			return; /* this process, re-exec'd: its marker stays */
 		if (digest == mine) {

@@ -258,6 +258,9 @@ extern struct ls_config ls_cfg;
 void ls_config_load(void);
 /* Parses "123", "64K", "256M", "1G" into bytes. false on bad input. */
 bool ls_parse_size(const char *s, uint64_t *out);
+/* Reads lowercase hex digits from *s up to end, advancing *s past them.
+ * The value (0 when there are none); no overflow check. */
+uint64_t ls_parse_hex(const char **s, const char *end);
 /* Expands %p in pattern into buf. false when it does not fit. */
 bool ls_expand_pid(const char *pattern, char *buf, size_t cap);
 

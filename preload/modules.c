@@ -160,21 +160,6 @@ static void add(uintptr_t start, uintptr_t end, uintptr_t offset,
 	M.n++;
 }
 
-static uintptr_t parse_hex(const char **s, const char *end)
-{
-	uintptr_t v = 0;
-
-	for (; *s < end; (*s)++) {
-		char c = **s;
-		unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0') :
-			     c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
-		if (d == 16)
-			break;
-		v = v << 4 | d;
-	}
-	return v;
-}
-
 static const char *skip_field(const char *s, const char *end)
 {
 	while (s < end && *s != ' ')
@@ -188,17 +173,17 @@ static const char *skip_field(const char *s, const char *end)
 static void parse_line(const char *s, const char *end)
 {
 	const char *p = s;
-	uintptr_t start = parse_hex(&p, end);
+	uintptr_t start = ls_parse_hex(&p, end);
 	if (p >= end || *p != '-')
 		return;
 	p++;
-	uintptr_t stop = parse_hex(&p, end);
+	uintptr_t stop = ls_parse_hex(&p, end);
 	p = skip_field(p, end);
 	if (end - p < 4 || p[2] != 'x')
 		return;
 	const char *perms = p;
 	p = skip_field(p, end);
-	uintptr_t offset = parse_hex(&p, end);
+	uintptr_t offset = ls_parse_hex(&p, end);
 	p = skip_field(p, end); /* to dev */
 	p = skip_field(p, end); /* to inode */
 	p = skip_field(p, end); /* to path */

@@ -28,20 +28,6 @@ static bool own_file(dev_t *dev, ino_t *ino)
 	return true;
 }
 
-static uint64_t hex_field(const char **p, const char *end)
-{
-	uint64_t v = 0;
-	for (; *p < end; (*p)++) {
-		char c = **p;
-		unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0') :
-			     c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
-		if (d == 16)
-			break;
-		v = v << 4 | d;
-	}
-	return v;
-}
-
 /* One maps line: "start-end perms offset MAJ:MIN inode   path". */
 static bool line_is_ours(const char *s, const char *end, bool have_id, dev_t dev, ino_t ino)
 {
@@ -55,10 +41,10 @@ static bool line_is_ours(const char *s, const char *end, bool have_id, dev_t dev
 			p++;
 		field++;
 	}
-	uint64_t maj = hex_field(&p, end);
+	uint64_t maj = ls_parse_hex(&p, end);
 	if (p < end && *p == ':')
 		p++;
-	uint64_t min = hex_field(&p, end);
+	uint64_t min = ls_parse_hex(&p, end);
 	while (p < end && *p == ' ')
 		p++;
 	uint64_t inode = 0;

@@ -9,6 +9,7 @@ import math
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,15 @@ def within(count, true_count, n, sigmas=5.0):
     mean = true_count * p
     sd = math.sqrt(true_count * p * (1 - p))
     return abs(count - mean) <= sigmas * sd + 1
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
 
 
 def tool(name):

@@ -20,12 +20,11 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 
-from lslib import BUILD, LIB, Tap, leaks_at, sum_field, tool, translate, within
+from lslib import BUILD, LIB, Tap, free_port, leaks_at, sum_field, tool, translate, within
 
 t = Tap()
 V = os.path.join(BUILD, "tests", "victims")
@@ -96,14 +95,6 @@ def stop_pid(pid, timeout=10):
         time.sleep(0.02)
     os.kill(pid, signal.SIGKILL)
     return False
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def base_env(d, **extra):

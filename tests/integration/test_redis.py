@@ -5,22 +5,13 @@ live allocations in proportion to K: measured with sampling=1, a SET of a
 short (embedded) value leaves 3 live blocks (dict entry, key sds, value
 object), a long value 4. A window that SETs and DELs them must show close
 to nothing."""
-import socket
 import subprocess
 import time
 
-from lslib import Host, Tap, tool, translate
+from lslib import Host, Tap, free_port, tool, translate
 
 t = Tap()
 N = 20
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def pipe(port, commands):
