@@ -1,17 +1,20 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # leakscope: run a program under the leak detector and talk to its control
-# port. Installed as bin/leakscope; `leakscope --help` and leakscope(1).
+# endpoints: one process, or a whole process tree (docs/process-trees.md).
+# Installed as bin/leakscope; `leakscope --help` and leakscope(1).
 #
 # Exit status: 0 success, 1 failure (nothing listening, HTTP error,
-# program failed to start), 2 bad usage.
+# program failed to start, nothing of a tree reached), 2 bad usage.
 set -u
 
 VERSION=@VERSION@
 me=leakscope
 here=$(cd "$(dirname "$0")" && pwd)
+uid=$(id -u)
 
 die() { echo "$me: $*" >&2; exit 1; }
+warn() { echo "$me: $*" >&2; }
 usage_error() { echo "$me: $*" >&2; echo "$me: try '$me --help'" >&2; exit 2; }
 
 # The preload and the translator: next to this script in a build tree,
@@ -39,6 +42,8 @@ Sampling memory-leak detector for live C and C++ programs.
 commands:
   run [--port P] [--sampling N] [--report FILE] -- CMD [ARGS...]
                  start CMD under leakscope and print its control URL
+  ps [--tree PID] [--json]
+                 every process running under leakscope that you may reach
   on --sampling N       open a leak window (sample one allocation in N)
   off [-o FILE] [--min-age S] [--format text|pprof]
                         close the window and write its report
@@ -48,12 +53,19 @@ commands:
   translate ARGS...     symbolize a report (leakscope-translate ARGS...)
 
 how to reach the program (on/off/report/status):
-  --pid PID       find the process's own control socket (from /proc, not its
-                  environment) and check that it answers for PID
+  --pid PID       exactly that process: its socket PID.sock in the runtime
+                  directory, else its control socket found through /proc;
+                  the answer must come from PID
+  --tree PID      PID and every descendant running under leakscope; off and
+                  report write one tree report holding all their reports
+                  and those of the processes of the tree that exited
   --port P        http://127.0.0.1:P  (default: \$LEAKSCOPE_PORT, else 8088)
   --host H        address to use with --port (default 127.0.0.1)
-  --socket PATH   its LEAKSCOPE_SOCKET
+  --socket PATH   a Unix socket (LEAKSCOPE_SOCKET, or a runtime dir's PID.sock)
   LEAKSCOPE_TOKEN, when set, is sent as the bearer token.
+
+runtime directories searched: \$LEAKSCOPE_RUNTIME_DIR, \$XDG_RUNTIME_DIR/leakscope,
+/tmp/leakscope-UID (as root also every /tmp/leakscope-* and /run/user/*/leakscope).
 
 '$me COMMAND --help' describes one command. Exit status: 0 success,
 1 failure, 2 bad usage. See leakscope(1).
@@ -73,53 +85,210 @@ once the port is open, and waits for CMD, returning its exit status.
 EOF
 }
 
+help_ps() {
+	cat <<EOF
+usage: $me ps [--tree PID] [--json]
+
+Lists every process running under leakscope that you may reach, found
+through the sockets PID.sock of the runtime directories: pid, ppid, exe,
+the window (off, or on with its sampling 1/N and its age), the window's
+estimated live bytes (sampled live bytes times N), and how it is reached
+(the socket, and tcp HOST:PORT when it has a TCP port).
+
+  --tree PID   only PID and its descendants
+  --json       a JSON array of {pid, ppid, exe, window: {on, sampling,
+               seconds}, estimated_bytes, socket, tcp}
+
+Stale sockets (process gone, pid reused, nobody answering) are removed, and
+so are exit reports none of whose processes (pid, ancestors) is alive.
+EOF
+}
+
 help_on() {
-	echo "usage: $me on --sampling N [--pid PID | --port P | --socket PATH]"
-	echo
-	echo "Opens a leak window: about one allocation in N (1..1000000000) is sampled."
+	cat <<EOF
+usage: $me on --sampling N [--pid PID | --tree PID | --port P | --socket PATH]
+
+Opens a leak window: about one allocation in N (1..1000000000) is sampled.
+With --tree, in PID first, then in each descendant running under leakscope
+(one whose window is already open is said so, not an error); processes
+forked later inherit the window.
+EOF
 }
 
 help_off() {
 	cat <<EOF
 usage: $me off|report [-o FILE] [--min-age S] [--format text|pprof]
-                      [--pid PID | --port P | --socket PATH]
+                      [--pid PID | --tree PID | --port P | --socket PATH]
 
 off closes the window and prints its report (or writes it to FILE);
 report does the same and leaves the window open. --min-age leaves out
 allocations younger than S seconds; --format pprof gives the gperftools
 heap profile text that pprof reads.
+
+With --tree PID: one tree report (format leakscope-tree 1) holding the
+report of PID and of every descendant running under leakscope, and the
+exit reports of the tree's processes that ended with a window open
+(since PID's window opened, when it has one). off closes PID first, then
+the descendants, and deletes the exit reports it used; report keeps them.
+Tree reports are text: read them with '$me translate'. --min-age applies
+to the live processes; exit reports are kept as they were written.
 EOF
 }
 
 help_status() {
-	echo "usage: $me status [--pid PID | --port P | --socket PATH]"
-	echo
-	echo "Prints the detector's state as JSON."
+	cat <<EOF
+usage: $me status [--pid PID | --tree PID | --port P | --socket PATH]
+
+Prints the detector's state as JSON; with --tree, one line per process.
+EOF
 }
 
-# ---- finding the control port ------------------------------------------
+# ---- runtime directories -------------------------------------------------
 
-pid="" port="" host=127.0.0.1 sock="" url=""
+# The runtime directories to search, one a line, each once: real
+# directories (not symlinks) owned by the user they belong to.
+runtime_dirs() {
+	{
+		[ -n "${LEAKSCOPE_RUNTIME_DIR:-}" ] && echo "$uid $LEAKSCOPE_RUNTIME_DIR"
+		case ${XDG_RUNTIME_DIR:-} in /*) echo "$uid $XDG_RUNTIME_DIR/leakscope" ;; esac
+		echo "$uid /tmp/leakscope-$uid"
+		if [ "$uid" = 0 ]; then
+			for d in /tmp/leakscope-[0-9]*; do echo "${d#/tmp/leakscope-} $d"; done
+			for d in /run/user/[0-9]*/leakscope; do
+				u=${d#/run/user/}; echo "${u%/leakscope} $d"
+			done
+		fi
+	} | while read -r owner d; do
+		case $owner in *[!0-9]*|'') continue ;; esac
+		[ -d "$d" ] && [ ! -L "$d" ] || continue
+		[ "$(stat -c %u "$d" 2>/dev/null)" = "$owner" ] || continue
+		(cd "$d" 2>/dev/null && pwd -P)
+	done | awk '!seen[$0]++'
+}
+RDIRS=$(runtime_dirs)
 
-# Finds the endpoint of process $1 from the process itself, never from
-# /proc/PID/environ (servers overwrite it to set a process title). The
-# preload's control thread is named "leakscope" and keeps its sockets in
-# a descriptor table of its own: the listening socket among them, looked
-# up by inode in the process's /proc/net tables, gives the address and
-# port, or the Unix socket's path. Sets port and host, or sock.
-endpoint_of() {
-	p=$1
-	[ -d "/proc/$p" ] || die "no process $p"
-	[ -r "/proc/$p/maps" ] || die "cannot read /proc/$p/maps (permission? run as the process's user or root)"
-	grep -q libleakscope "/proc/$p/maps" 2>/dev/null ||
-		die "process $p does not run under leakscope (libleakscope is not loaded in it)"
+# Prints D/PID.sock for the first runtime directory that has one.
+sock_for() {
+	while IFS= read -r d; do
+		[ -n "$d" ] && [ -S "$d/$1.sock" ] && { echo "$d/$1.sock"; return 0; }
+	done <<EOF
+$RDIRS
+EOF
+	return 1
+}
+
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+# Seconds since the epoch when process $1 started (to a second or so:
+# btime is whole seconds), or nothing when it is gone.
+proc_start() {
+	awk -v tck="$CLK_TCK" '
+		FILENAME == "/proc/stat" { if ($1 == "btime") bt = $2; next }
+		{ s = $0; sub(/.*\) /, "", s); split(s, f, " "); st = f[20] }
+		END { if (st != "") printf "%d\n", bt + st / tck }' /proc/stat "/proc/$1/stat" 2>/dev/null
+}
+
+# True when process $1 is gone or a zombie.
+proc_gone() {
+	[ -d "/proc/$1" ] || return 0
+	state=$(sed -n 's/.*) \([A-Za-z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null)
+	case $state in ''|Z|X) return 0 ;; esac
+	return 1
+}
+
+# True when socket $1 named for pid $2 is stale: the process is gone, is a
+# zombie, or started after the socket was made (its pid was reused).
+sock_stale() {
+	proc_gone "$2" && return 0
+	started=$(proc_start "$2")
+	made=$(stat -c %Y "$1" 2>/dev/null) || return 1
+	[ -n "$started" ] && [ "$started" -gt $((made + 2)) ]
+}
+
+# Removes a stale socket, unless it was replaced meanwhile.
+sock_remove() {
+	[ -S "$1" ] && [ ! -L "$1" ] && rm -f "$1" 2>/dev/null
+	return 0
+}
+
+# ---- requests ------------------------------------------------------------
+
+pid="" port="" host=127.0.0.1 sock="" url="" tree=""
+req_timeout=600
+
+# One request to the endpoint in $sock (or $url). Returns 0 for a 2xx
+# answer (the body on stdout, or in file $2), 1 for an HTTP error (its text
+# in $req_err), 2 when nothing is listening (refused, no socket), 3 when it
+# did not answer in time or broke off.
+req() {
+	rpath=$1 rout=${2:-}
+	req_err=""
+	set -- -sS -w '%{http_code}' --max-time "$req_timeout"
+	[ -n "$sock" ] && set -- "$@" --unix-socket "$sock"
+	[ -n "${LEAKSCOPE_TOKEN:-}" ] && set -- "$@" -H "Authorization: Bearer $LEAKSCOPE_TOKEN"
+	body=$(mktemp "${TMPDIR:-/tmp}/leakscope.XXXXXX") || die "cannot create a temporary file"
+	code=$(curl "$@" -o "$body" "$url$rpath" 2>"$body.err")
+	req_rc=$?
+	if [ $req_rc -ne 0 ]; then
+		req_err=$(sed -n '$s/^curl: ([0-9]*) //p' "$body.err")
+		rm -f "$body" "$body.err"
+		case $req_rc in 7) return 2 ;; *) return 3 ;; esac
+	fi
+	rm -f "$body.err"
+	case $code in
+	2*)
+		if [ -n "$rout" ]; then
+			mv "$body" "$rout" || { rm -f "$body"; die "cannot write $rout"; }
+		else
+			cat "$body"
+			rm -f "$body"
+		fi
+		return 0 ;;
+	*)
+		req_err=$(sed -n '1s/^error: //p' "$body")
+		[ -n "$req_err" ] || req_err="HTTP $code"
+		rm -f "$body"
+		return 1 ;;
+	esac
+}
+
+# req, or exit 1 with a message.
+call() {
+	req "$@"
+	case $? in
+	0) return 0 ;;
+	1) die "$req_err" ;;
+	*)
+		if [ -n "$sock" ]; then
+			die "nothing answers on socket $sock (is the program running under leakscope?)"
+		fi
+		die "nothing answers at $url (is the program running under leakscope? try --pid or --port)" ;;
+	esac
+}
+
+# The raw JSON value of key $1 in the one-line JSON object $2.
+jget() {
+	printf '%s\n' "$2" | awk -v k="$1" '{
+		if (match($0, "\"" k "\": *(\"([^\"\\\\]|\\\\.)*\"|[^,}]*)")) {
+			v = substr($0, RSTART, RLENGTH); sub(/^"[^"]*": */, "", v); print v; exit }
+	}'
+}
+
+# ---- finding a process's endpoint -----------------------------------------
+
+# The listening sockets of process $1's control thread (the preload's
+# thread named "leakscope" keeps its sockets in a descriptor table of its
+# own), looked up by inode in the process's /proc/net tables: one line per
+# socket, "tcp HOST PORT" or "unix PATH". Never from /proc/PID/environ:
+# servers overwrite it to set a process title.
+proc_endpoints() {
 	inodes=""
-	for task in /proc/"$p"/task/*; do
+	for task in /proc/"$1"/task/*; do
 		[ "$(cat "$task/comm" 2>/dev/null)" = leakscope ] || continue
 		inodes="$inodes $(ls -l "$task/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p' | tr '\n' ' ')"
 	done
-	[ -n "${inodes# }" ] || die "process $p runs leakscope but has no control endpoint (LEAKSCOPE_PORT=off, its port was taken, or it was exec'd by a process under leakscope and inherited its settings)"
-	found=$(awk -v want=" $inodes " '
+	[ -n "${inodes# }" ] || return 0
+	awk -v want=" $inodes " '
 		function hex(s,   i, v, c) { v = 0; s = tolower(s)
 			for (i = 1; i <= length(s); i++) { c = index("0123456789abcdef", substr(s, i, 1)) - 1; v = v * 16 + c }
 			return v }
@@ -138,22 +307,110 @@ endpoint_of() {
 				}
 				if (h == "0:0:0:0:0:0:0:0") h = "::1"
 			}
-			print "tcp " h " " port; exit }
+			print "tcp " h " " port }
 		# /proc/net/unix: Num RefCount Protocol Flags Type St Inode Path.
 		FILENAME ~ /unix$/ && FNR > 1 && $4 == "00010000" && index(want, " " $7 " ") && NF >= 8 {
-			print "unix " $8; exit }
-	' "/proc/$p/net/tcp" "/proc/$p/net/tcp6" "/proc/$p/net/unix" 2>/dev/null)
-	case $found in
-	"tcp "*) set -- $found; host=$2; port=$3 ;;
-	"unix "*) sock=${found#unix } ;;
-	*) die "process $p runs leakscope, but its control socket was not found in /proc/$p/net" ;;
+			print "unix " $8 }
+	' "/proc/$1/net/tcp" "/proc/$1/net/tcp6" "/proc/$1/net/unix" 2>/dev/null
+}
+
+# Whether process $1 runs under leakscope: 0 yes, 1 no, 2 cannot tell
+# (its maps are not readable by us), 3 no such process.
+under_leakscope() {
+	[ -d "/proc/$1" ] || return 3
+	grep -q libleakscope "/proc/$1/maps" 2>/dev/null
+	case $? in 0) return 0 ;; 1) return 1 ;; esac
+	[ -d "/proc/$1" ] || return 3
+	return 2
+}
+
+# Asks the endpoint in $sock/$url for its status and checks that it
+# answers for pid $1: 0 (the status in $ep_status), 1 nothing listening,
+# 2 another failure or another pid (the reason in $ep_err).
+check_answer() {
+	ep_status=$(req_timeout=10 req /leak-status)
+	case $? in
+	0) ;;
+	2) ep_err="nothing answers on ${sock:-$url}"; return 1 ;;
+	3) ep_err="no answer on ${sock:-$url}${req_err:+ ($req_err)}"; return 2 ;;
+	*) ep_err="${sock:-$url} answered: $req_err"; return 2 ;;
 	esac
+	answered=$(jget pid "$ep_status")
+	[ "$answered" = "$1" ] && return 0
+	ep_err="the endpoint found for process $1 (${sock:-$url}) answered for process ${answered:-?}; not using it"
+	return 2
+}
+
+# Finds the endpoint of process $1 and checks it answers for $1; sets
+# sock, or host and port, and url. Returns 0 (its status in $ep_status),
+# or 1 with the reason in $ep_err and its kind in $ep_why: gone (no such
+# process), vanished (it ran under leakscope and exited meanwhile),
+# notunder, denied, noendpoint.
+find_endpoint() {
+	fp=$1 ep_err="" ep_why="" ep_status="" s_err="" ep_seen=""
+	sock="" port="" host=127.0.0.1 url=""
+	s=$(sock_for "$fp")
+	if [ -n "$s" ]; then
+		if sock_stale "$s" "$fp"; then
+			sock_remove "$s"
+		elif [ ! -w "$s" ]; then
+			ep_err="cannot reach process $fp: permission denied on $s"; ep_why=denied
+			return 1
+		else
+			ep_seen=1 sock=$s url=http://localhost
+			check_answer "$fp"
+			case $? in
+			0) return 0 ;;
+			1) sleep 0.2; check_answer "$fp" && return 0 ;;
+			esac
+			if [ $? -eq 1 ]; then sock_remove "$s"; fi
+			s_err=$ep_err
+			sock="" url=""
+		fi
+	fi
+	under_leakscope "$fp"
+	case $? in
+	3)
+		if [ -n "$ep_seen" ]; then ep_err="process $fp exited"; ep_why=vanished
+		else ep_err="no process $fp"; ep_why=gone; fi
+		return 1 ;;
+	1) ep_err="process $fp does not run under leakscope (libleakscope is not loaded in it)"; ep_why=notunder; return 1 ;;
+	2) ep_err="cannot reach process $fp: permission denied (cannot read /proc/$fp/maps; run as its user or root)"; ep_why=denied; return 1 ;;
+	esac
+	eps=$(proc_endpoints "$fp")
+	if [ -z "$eps" ]; then
+		proc_gone "$fp" && { ep_err="process $fp exited"; ep_why=vanished; return 1; }
+		ep_err=${s_err:-"process $fp runs leakscope but has no control endpoint (LEAKSCOPE_PORT=off, or it is still starting)"}
+		ep_why=noendpoint
+		return 1
+	fi
+	# Every endpoint it listens on, TCP first, until one answers for it.
+	while read -r kind a b; do
+		case $kind in
+		tcp) sock="" host=$a port=$b
+			case $host in *:*) url="http://[$host]:$port" ;; *) url="http://$host:$port" ;; esac ;;
+		unix) sock=$a url=http://localhost ;;
+		*) continue ;;
+		esac
+		check_answer "$fp" && return 0
+	done <<EOF
+$eps
+EOF
+	proc_gone "$fp" && { ep_err="process $fp exited"; ep_why=vanished; return 1; }
+	ep_why=noendpoint
+	return 1
+}
+
+# The TCP control address of process $1, HOST:PORT, when it has one.
+tcp_of() {
+	proc_endpoints "$1" | awk '$1 == "tcp" { h = $2; if (h ~ /:/) h = "[" h "]"; print h ":" $3; exit }'
 }
 
 resolve_target() {
 	if [ -n "$pid" ]; then
 		case $pid in *[!0-9]*|'') usage_error "--pid needs a number" ;; esac
-		endpoint_of "$pid"
+		find_endpoint "$pid" || die "$ep_err"
+		return 0
 	fi
 	if [ -z "$sock" ] && [ -z "$port" ]; then
 		port=${LEAKSCOPE_PORT:-8088}
@@ -161,50 +418,425 @@ resolve_target() {
 	case $port in *[!0-9]*) usage_error "--port needs a number" ;; esac
 	case $host in *:*) url="http://[$host]:$port" ;; *) url="http://$host:$port" ;; esac
 	[ -n "$sock" ] && url="http://localhost"
-	if [ -n "$pid" ]; then
-		# Never act on another process: the endpoint must answer for $pid.
-		st=$(call "/leak-status") || exit 1
-		answered=$(echo "$st" | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
-		[ "$answered" = "$pid" ] ||
-			die "the endpoint found for process $pid answered for process ${answered:-?}; not using it"
-	fi
 	return 0
 }
 
-# curl the control port: prints the body (to $out when set), 1 on error.
-call() {
-	path=$1 out=${2:-}
-	set -- -sS -w '%{http_code}' --max-time 600
-	[ -n "$sock" ] && set -- "$@" --unix-socket "$sock"
-	[ -n "${LEAKSCOPE_TOKEN:-}" ] && set -- "$@" -H "Authorization: Bearer $LEAKSCOPE_TOKEN"
-	body=$(mktemp "${TMPDIR:-/tmp}/leakscope.XXXXXX") || die "cannot create a temporary file"
-	code=$(curl "$@" -o "$body" "$url$path" 2>"$body.err")
-	rc=$?
-	if [ $rc -ne 0 ]; then
-		rm -f "$body" "$body.err"
-		if [ -n "$sock" ]; then
-			die "nothing answers on socket $sock (is the program running under leakscope?)"
-		fi
-		die "nothing answers at $url (is the program running under leakscope? try --pid or --port)"
+# ---- process trees -------------------------------------------------------
+
+# Process $1 and its descendants, parents before children, from the ppid
+# links of /proc/*/stat; not this script and what it runs.
+tree_pids() {
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" -v self="$$" '
+		/^[0-9]+ \(/ {
+			p = $1; s = $0; if (!sub(/.*\) /, "", s)) next
+			if (p == self && p != root) next
+			split(s, f, " "); if (f[2] !~ /^[0-9]+$/) next
+			kids[f[2]] = kids[f[2]] " " p }
+		END {
+			q[1] = root; n = 1
+			for (i = 1; i <= n; i++) {
+				print q[i]
+				c = split(kids[q[i]], k, " ")
+				for (j = 1; j <= c; j++) if (!(k[j] in seen)) { seen[k[j]] = 1; q[++n] = k[j] }
+			}
+		}'
+}
+
+# Every exit report file of the runtime directories, D/exit/TOP/*.report.
+exit_report_files() {
+	while IFS= read -r d; do
+		[ -n "$d" ] && [ -d "$d/exit" ] && [ ! -L "$d/exit" ] || continue
+		find "$d/exit" -mindepth 2 -maxdepth 2 -type f -name '*.report' 2>/dev/null
+	done <<EOF
+$RDIRS
+EOF
+}
+
+# Exit reports of the tree of $1 in every runtime directory: files
+# D/exit/TOP/*.report, complete, whose pid or ancestors include $1 and,
+# when $2 is set, whose window started at or after $2. One line each:
+# PATH<TAB>PID<TAB>TOP.
+exit_reports_of() {
+	exit_report_files | sort | awk -v root="$1" -v since="${2:-}" '
+		{
+			f = $0; pid = ""; anc = ""; ws = ""; top = ""; fmt = ""; last = ""; n = 0
+			while ((getline line < f) > 0) {
+				n++
+				if (n == 1) { fmt = line; if (fmt != "format: leakscope-report 1") break; continue }
+				if (line ~ /^(maps|stacks): / || line ~ /^(map|leak): /) break
+				if (line ~ /^pid: /) pid = substr(line, 6)
+				else if (line ~ /^ancestors: /) anc = substr(line, 12)
+				else if (line ~ /^tree_top: /) top = substr(line, 11)
+				else if (line ~ /^window_start: /) ws = substr(line, 15)
+			}
+			ok = fmt == "format: leakscope-report 1" && (pid == root || index(" " anc " ", " " root " "))
+			if (ok && since != "" && ws != "" && ws + 0 < since - 0.000001) ok = 0
+			if (ok) { last = line; while ((getline line < f) > 0) last = line; ok = last ~ /^end: / }
+			close(f)
+			if (ok) {
+				if (top == "") { top = f; sub(/\/[^\/]*$/, "", top); sub(/.*\//, "", top) }
+				print f "\t" pid "\t" top
+			}
+		}'
+}
+
+# ps's clean-up: removes the exit reports none of whose processes (pid,
+# ancestors) is alive, and exit/TOP directories with no reports left
+# whose TOP is gone.
+exit_reports_prune() {
+	exit_report_files | awk '{
+			f = $0; pids = ""; n = 0
+			while ((getline line < f) > 0) {
+				if (++n > 40 || line ~ /^(maps|stacks): /) break
+				if (line ~ /^pid: /) pids = pids " " substr(line, 6)
+				else if (line ~ /^ancestors: /) pids = pids " " substr(line, 12)
+			}
+			close(f)
+			print f "\t" pids
+		}' | while IFS='	' read -r f pids; do
+		alive=""
+		for p in $pids; do
+			case $p in *[!0-9]*|'') continue ;; esac
+			[ -d "/proc/$p" ] && { alive=$p; break; }
+		done
+		[ -n "$alive" ] || { [ -f "$f" ] && [ ! -L "$f" ] && rm -f "$f"; }
+	done
+	while IFS= read -r d; do
+		[ -n "$d" ] && [ -d "$d/exit" ] && [ ! -L "$d/exit" ] || continue
+		for t in "$d"/exit/*; do
+			[ -d "$t" ] && [ ! -L "$t" ] || continue
+			top=${t##*/}
+			set -- "$t"/*.report
+			[ -e "$1" ] && continue
+			case $top in *[!0-9]*|'') ;; *) [ -d "/proc/$top" ] && continue ;; esac
+			rm -f "$t/dropped"
+			rmdir "$t" 2>/dev/null
+		done
+	done <<EOF
+$RDIRS
+EOF
+	return 0
+}
+
+# The tree commands. Per process: a line on stdout for what was done, a
+# line on stderr for what could not be; tree reports assembled in $tmpd.
+# Exit status 1 when no process of the tree was handled.
+tree_note_err() {
+	warn "$2"
+	printf '%s %s\n' "$1" "$2" >>"$tmpd/errors"
+}
+
+# Handles process $1 for command $what; 0 handled, 1 not (reason noted).
+tree_one() {
+	tp=$1
+	if ! find_endpoint "$tp"; then
+		case $ep_why in
+		notunder) [ "$tp" = "$tree" ] && warn "$ep_err"; return 2 ;;
+		gone) [ "$tp" = "$tree" ] && { warn "$ep_err"; root_gone=1; }; return 2 ;;
+		vanished) echo "$tp" >>"$tmpd/vanished"; return 1 ;;
+		esac
+		tree_note_err "$tp" "$ep_err"
+		return 1
 	fi
-	rm -f "$body.err"
-	case $code in
-	2*)
-		if [ -n "$out" ]; then
-			mv "$body" "$out" || die "cannot write $out"
-		else
-			cat "$body"
-			rm -f "$body"
-		fi
+	on_now=$(jget on "$ep_status")
+	tt=$(jget tree_top "$ep_status")
+	case $tt in ''|*[!0-9]*) ;; *) echo "$tt" >>"$tmpd/tops" ;; esac
+	case $what in
+	status)
+		printf '%s\n' "$ep_status"
 		return 0 ;;
-	*)
-		sed "s/^/$me: /" "$body" >&2
-		rm -f "$body"
+	on)
+		if [ "$on_now" = true ]; then
+			echo "$tp: window already open (sampling one allocation in $(jget sampling "$ep_status"), $(jget window_seconds "$ep_status") s)"
+			return 0
+		fi
+		if ans=$(req "/leak-on?sampling=$sampling"); then
+			echo "$tp: $ans"
+			return 0
+		fi
+		case $? in
+		1) case $req_err in *"already on"*) echo "$tp: window already open"; return 0 ;; esac
+		   tree_note_err "$tp" "process $tp: $req_err" ;;
+		*) tree_vanished_or "$tp" "process $tp stopped answering${req_err:+ ($req_err)}" ;;
+		esac
+		return 1 ;;
+	off|report)
+		if [ "$on_now" != true ]; then
+			echo "$tp: no window open" >&2
+			return 0
+		fi
+		f=$tmpd/live.$tp
+		if req "/leak-$what${q:+?$q}" "$f"; then
+			if [ "$(sed -n '1p' "$f")" != "format: leakscope-report 1" ] ||
+				! tail -n 1 "$f" | grep -q '^end: ' ||
+				[ "$(sed -n 's/^pid: //p;/^maps: /q' "$f")" != "$tp" ]; then
+				rm -f "$f"
+				tree_note_err "$tp" "process $tp: its report is incomplete or not its own"
+				return 1
+			fi
+			echo "$tp" >>"$tmpd/live"
+			[ "$tp" = "$tree" ] && root_ws=$(sed -n 's/^window_start: //p;/^maps: /q' "$f")
+			return 0
+		fi
+		case $? in
+		1) case $req_err in *"is off"*) echo "$tp: no window open" >&2; return 0 ;; esac
+		   tree_note_err "$tp" "process $tp: $req_err" ;;
+		*) tree_vanished_or "$tp" "process $tp stopped answering${req_err:+ ($req_err)}" ;;
+		esac
 		return 1 ;;
 	esac
 }
 
-# ---- commands -------------------------------------------------------------
+# A process that failed mid-command: gone (its exit report may hold its
+# data), or still there and not answering.
+tree_vanished_or() {
+	if proc_gone "$1"; then
+		echo "$1" >>"$tmpd/vanished"
+	else
+		tree_note_err "$1" "$2"
+	fi
+}
+
+cmd_tree() {
+	case $tree in *[!0-9]*|'') usage_error "--tree needs a number" ;; esac
+	case $what in
+	on) [ -n "$sampling" ] || usage_error "on needs --sampling N"
+	    case $sampling in *[!0-9]*) usage_error "--sampling needs a number" ;; esac ;;
+	off|report)
+		case ${format:-text} in
+		text) ;;
+		*) usage_error "tree reports are text only: write the tree report and convert it, e.g. '$me translate --format ${format} FILE'" ;;
+		esac ;;
+	esac
+	q=""
+	[ -n "$min_age" ] && q="min_age=$min_age"
+	tmpd=$(mktemp -d "${TMPDIR:-/tmp}/leakscope-tree.XXXXXX") || die "cannot create a temporary directory"
+	trap 'rm -rf "$tmpd"' EXIT
+	trap 'exit 1' INT TERM HUP
+	: >"$tmpd/errors"; : >"$tmpd/live"; : >"$tmpd/vanished"
+	handled=0 root_gone="" root_ws="" seen=" "
+	# off: the root first, so no child forked from now on inherits an open
+	# window; then the descendants, again until no new one appears (a
+	# worker may have forked while we closed the others).
+	rounds=1
+	[ "$what" = off ] && rounds=5
+	if [ "$what" = off ] || [ "$what" = on ]; then
+		seen=" $tree "
+		tree_one "$tree" && handled=$((handled + 1))
+	fi
+	r=0
+	while [ $r -lt $rounds ]; do
+		r=$((r + 1)) new=0
+		for p in $(tree_pids "$tree"); do
+			case $seen in *" $p "*) continue ;; esac
+			seen="$seen$p " new=1
+			tree_one "$p" && handled=$((handled + 1))
+		done
+		[ $new = 1 ] || break
+	done
+	case $what in
+	status|on)
+		nerr=$(wc -l <"$tmpd/errors")
+		vanished=$(wc -l <"$tmpd/vanished")
+		[ "$vanished" -gt 0 ] && warn "$vanished process(es) of the tree exited during the command"
+		if [ "$handled" -eq 0 ]; then
+			[ "$nerr" -gt 0 ] || [ -n "$root_gone" ] ||
+				warn "no process of the tree of $tree runs under leakscope"
+			exit 1
+		fi
+		[ "$nerr" -gt 0 ] && warn "$nerr process(es) of the tree of $tree could not be reached"
+		exit 0 ;;
+	esac
+	tree_report
+}
+
+# Writes the tree report of $tree from $tmpd (off and report --tree).
+tree_report() {
+	exit_reports_of "$tree" "$root_ws" >"$tmpd/exits"
+	# A process that vanished mid-command and left an exit report is not
+	# missing.
+	while read -r v; do
+		awk -F '\t' -v p="$v" '$2 == p { f = 1 } END { exit !f }' "$tmpd/exits" ||
+			tree_note_err "$v" "process $v exited during the command and left no exit report"
+	done <"$tmpd/vanished"
+	nlive=$(wc -l <"$tmpd/live")
+	nexit=$(wc -l <"$tmpd/exits")
+	nerr=$(wc -l <"$tmpd/errors")
+	n=$((nlive + nexit))
+	if [ "$n" -eq 0 ]; then
+		if [ "$handled" -eq 0 ] && [ "$nerr" -eq 0 ]; then
+			[ -n "$root_gone" ] || warn "no process of the tree of $tree runs under leakscope"
+		elif [ "$nerr" -eq 0 ]; then
+			warn "no window open in the tree of $tree, and no exit reports of it"
+		fi
+		exit 1
+	fi
+	[ -n "$root_gone" ] && [ "$nexit" -gt 0 ] && [ "$nlive" -eq 0 ] &&
+		warn "the tree report holds only the exit reports of the tree of $tree"
+	# exit_reports_dropped: the dropped files of the trees (TOP) involved:
+	# those of the exit reports used, each live process's tree_top, the root.
+	tops=" $tree "
+	for t in $(cut -f 3 "$tmpd/exits") $(cat "$tmpd/tops" 2>/dev/null); do
+		case $tops in *" $t "*) ;; *) tops="$tops$t " ;; esac
+	done
+	dropped=0
+	for t in $tops; do
+		while IFS= read -r d; do
+			[ -n "$d" ] && [ -f "$d/exit/$t/dropped" ] || continue
+			dropped=$((dropped + $(wc -c <"$d/exit/$t/dropped")))
+		done <<EOF
+$RDIRS
+EOF
+	done
+	dest=$tmpd/tree.report
+	{
+		echo "format: leakscope-tree 1"
+		echo "version: $VERSION"
+		echo "root: $tree"
+		echo "processes: $n"
+		echo "live: $nlive"
+		echo "exited: $nexit"
+		echo "exit_reports_dropped: $dropped"
+		echo "unreachable: $nerr"
+		sed 's/^/error: /' "$tmpd/errors"
+		while read -r p; do cat "$tmpd/live.$p"; done <"$tmpd/live"
+		cut -f 1 "$tmpd/exits" | while IFS= read -r f; do cat "$f"; done
+		echo "end: $n reports"
+	} >"$dest" || die "cannot write the tree report"
+	if [ -n "$out" ]; then
+		otmp="$out.tmp.$$"
+		cp "$dest" "$otmp" && mv -f "$otmp" "$out" || { rm -f "$otmp"; die "cannot write $out"; }
+	else
+		cat "$dest"
+	fi
+	if [ "$what" = off ]; then
+		cut -f 1 "$tmpd/exits" | while IFS= read -r f; do rm -f "$f"; done
+	fi
+	what_done=closed
+	[ "$what" = report ] && what_done=reported
+	msg="tree of $tree: $nlive live process(es) $what_done, $nexit exit report(s)"
+	[ "$nerr" -gt 0 ] && msg="$msg; $nerr process(es) could not be reached"
+	[ "$dropped" -gt 0 ] && msg="$msg; $dropped exit report(s) were dropped"
+	[ -n "$out" ] && warn "$msg; written to $out"
+	[ -z "$out" ] && [ "$nerr" -gt 0 ] && warn "$msg"
+	exit 0
+}
+
+# ---- ps ------------------------------------------------------------------
+
+# One record per process for ps: PID<TAB>SOCKET<TAB>TCP<TAB>STATUS.
+ps_record() {
+	printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$(tcp_of "$1")" "$3"
+}
+
+cmd_ps() {
+	json="" tree=""
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--help|-h) help_ps; exit 0 ;;
+		--json) json=1; shift ;;
+		--tree) [ $# -ge 2 ] || usage_error "--tree needs a value"; tree=$2; shift 2 ;;
+		*) usage_error "ps: unknown argument $1" ;;
+		esac
+	done
+	recs=$(mktemp "${TMPDIR:-/tmp}/leakscope-ps.XXXXXX") || die "cannot create a temporary file"
+	trap 'rm -f "$recs"' EXIT
+	trap 'exit 1' INT TERM HUP
+	rc=0
+	if [ -n "$tree" ]; then
+		case $tree in *[!0-9]*) usage_error "--tree needs a number" ;; esac
+		n=0 bad=0
+		for p in $(tree_pids "$tree"); do
+			if find_endpoint "$p"; then
+				ps_record "$p" "$sock" "$ep_status" >>"$recs"
+				n=$((n + 1))
+			else
+				case $ep_why in
+				notunder|gone) [ "$p" = "$tree" ] && warn "$ep_err" ;;
+				vanished) ;;
+				*) warn "$ep_err"; bad=$((bad + 1)) ;;
+				esac
+			fi
+		done
+		if [ $n -eq 0 ]; then
+			[ $bad -gt 0 ] || [ ! -d "/proc/$tree" ] || warn "no process of the tree of $tree runs under leakscope"
+			rc=1
+		fi
+	else
+		while IFS= read -r d; do
+			[ -n "$d" ] || continue
+			for s in "$d"/*.sock; do
+				[ -S "$s" ] || continue
+				p=${s##*/}; p=${p%.sock}
+				case $p in *[!0-9]*|'') continue ;; esac
+				if sock_stale "$s" "$p"; then sock_remove "$s"; continue; fi
+				[ -w "$s" ] || { warn "cannot reach process $p: permission denied on $s"; continue; }
+				sock=$s url=http://localhost
+				check_answer "$p"
+				st=$?
+				if [ $st -eq 1 ]; then sleep 0.2; check_answer "$p"; st=$?; fi
+				case $st in
+				0) ps_record "$p" "$s" "$ep_status" >>"$recs" ;;
+				1) sock_remove "$s" ;;
+				*) warn "process $p: $ep_err" ;;
+				esac
+			done
+		done <<EOF
+$RDIRS
+EOF
+		exit_reports_prune
+	fi
+	sort -n "$recs" | awk -F '\t' -v json="$json" '
+		function raw(s, k,   v) {
+			if (!match(s, "\"" k "\": *(\"([^\"\\\\]|\\\\.)*\"|[^,}]*)")) return ""
+			v = substr(s, RSTART, RLENGTH); sub(/^"[^"]*": */, "", v); return v }
+		function unq(v) { if (v ~ /^"/) { v = substr(v, 2, length(v) - 2); gsub(/\\"/, "\"", v); gsub(/\\\//, "/", v); gsub(/\\\\/, "\\", v) } return v }
+		function jstr(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); gsub(/\t/, "\\t", s); return "\"" s "\"" }
+		function human(b,   u, i) { split("B KiB MiB GiB TiB PiB", u, " ")
+			for (i = 1; b >= 1024 && i < 6; i++) b /= 1024
+			return i == 1 ? sprintf("%d B", b) : sprintf("%.1f %s", b, u[i]) }
+		function age(s) { s = int(s)
+			if (s < 60) return s "s"
+			if (s < 3600) return sprintf("%dm%02ds", s / 60, s % 60)
+			if (s < 86400) return sprintf("%dh%02dm", s / 3600, (s % 3600) / 60)
+			return sprintf("%dd%02dh", s / 86400, (s % 86400) / 3600) }
+		{
+			st = $4; n++
+			pid[n] = $1; sock[n] = $2; tcp[n] = $3
+			ppid[n] = raw(st, "ppid"); exe[n] = raw(st, "exe"); if (exe[n] == "") exe[n] = "\"\""
+			on[n] = raw(st, "on") == "true"
+			smp[n] = raw(st, "sampling") + 0
+			secs[n] = raw(st, "window_seconds"); if (secs[n] == "") secs[n] = 0
+			est = raw(st, "estimated_bytes")
+			if (est == "") est = sprintf("%.0f", (raw(st, "live_bytes") + 0) * smp[n])
+			estb[n] = on[n] ? est : 0
+		}
+		END {
+			if (json) {
+				printf "["
+				for (i = 1; i <= n; i++)
+					printf "%s\n{\"pid\": %s, \"ppid\": %s, \"exe\": %s, \"window\": {\"on\": %s, \"sampling\": %d, \"seconds\": %s}, \"estimated_bytes\": %s, \"socket\": %s, \"tcp\": %s}", \
+						(i > 1 ? "," : ""), pid[i], (ppid[i] == "" ? "null" : ppid[i]), exe[i], \
+						(on[i] ? "true" : "false"), (on[i] ? smp[i] : 0), (on[i] ? secs[i] : 0), estb[i], \
+						(sock[i] == "" ? "null" : jstr(sock[i])), (tcp[i] == "" ? "null" : jstr(tcp[i]))
+				print (n ? "\n" : "") "]"
+				exit
+			}
+			w = 3
+			for (i = 1; i <= n; i++) { e[i] = unq(exe[i]); if (length(e[i]) > w) w = length(e[i]) }
+			printf "%7s %7s  %-" w "s  %-16s %10s  %s\n", "PID", "PPID", "EXE", "WINDOW", "EST_LIVE", "REACHED"
+			for (i = 1; i <= n; i++) {
+				win = on[i] ? sprintf("on 1/%d %s", smp[i], age(secs[i])) : "off"
+				reach = sock[i]
+				if (tcp[i] != "") reach = reach (reach == "" ? "" : " ") "tcp " tcp[i]
+				printf "%7s %7s  %-" w "s  %-16s %10s  %s\n", pid[i], ppid[i], e[i], win, \
+					(on[i] ? human(estb[i]) : "-"), reach
+			}
+		}'
+	exit $rc
+}
+
+# ---- the other commands -------------------------------------------------------------
 
 cmd_run() {
 	rport=0 sampling="" report=""
@@ -260,6 +892,7 @@ cmd_control() {
 			case $what in on) help_on ;; status) help_status ;; *) help_off ;; esac
 			exit 0 ;;
 		--pid) [ $# -ge 2 ] || usage_error "--pid needs a value"; pid=$2; shift 2 ;;
+		--tree) [ $# -ge 2 ] || usage_error "--tree needs a value"; tree=$2; shift 2 ;;
 		--port) [ $# -ge 2 ] || usage_error "--port needs a value"; port=$2; shift 2 ;;
 		--host) [ $# -ge 2 ] || usage_error "--host needs a value"; host=$2; shift 2 ;;
 		--socket) [ $# -ge 2 ] || usage_error "--socket needs a value"; sock=$2; shift 2 ;;
@@ -270,6 +903,10 @@ cmd_control() {
 		*) usage_error "$what: unknown argument $1" ;;
 		esac
 	done
+	n=0
+	for t in "$pid" "$tree" "$port" "$sock"; do [ -n "$t" ] && n=$((n + 1)); done
+	[ $n -le 1 ] || usage_error "$what: give one of --pid, --tree, --port, --socket"
+	[ -n "$tree" ] && cmd_tree
 	resolve_target
 	case $what in
 	on)
@@ -293,6 +930,7 @@ case $cmd in
 --help|-h|help) help_main ;;
 --version) echo "leakscope $VERSION" ;;
 run) cmd_run "$@" ;;
+ps) cmd_ps "$@" ;;
 on|off|report|status) cmd_control "$cmd" "$@" ;;
 translate)
 	t=$(find_translate) || die "cannot find leakscope-translate"
