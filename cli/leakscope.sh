@@ -317,10 +317,10 @@ proc_endpoints() {
 # Whether process $1 runs under leakscope: 0 yes, 1 no, 2 cannot tell
 # (its maps are not readable by us), 3 no such process.
 under_leakscope() {
-	[ -d "/proc/$1" ] || return 3
+	proc_gone "$1" && return 3
 	grep -q libleakscope "/proc/$1/maps" 2>/dev/null
-	case $? in 0) return 0 ;; 1) return 1 ;; esac
-	[ -d "/proc/$1" ] || return 3
+	case $? in 0) return 0 ;; 1) proc_gone "$1" && return 3; return 1 ;; esac
+	proc_gone "$1" && return 3
 	return 2
 }
 
@@ -358,12 +358,12 @@ find_endpoint() {
 			return 1
 		else
 			ep_seen=1 sock=$s url=http://localhost
-			check_answer "$fp"
-			case $? in
-			0) return 0 ;;
-			1) sleep 0.2; check_answer "$fp" && return 0 ;;
-			esac
-			if [ $? -eq 1 ]; then sock_remove "$s"; fi
+			# Nobody listening: once more (it may be between its bind
+			# and its listen), then the socket is stale.
+			check_answer "$fp"; st=$?
+			if [ $st -eq 1 ]; then sleep 0.2; check_answer "$fp"; st=$?; fi
+			[ $st -eq 0 ] && return 0
+			[ $st -eq 1 ] && sock_remove "$s"
 			s_err=$ep_err
 			sock="" url=""
 		fi
@@ -384,12 +384,14 @@ find_endpoint() {
 		ep_why=noendpoint
 		return 1
 	fi
-	# Every endpoint it listens on, TCP first, until one answers for it.
+	# Every endpoint it listens on, TCP first, until one answers for it
+	# (not again the socket that did not).
 	while read -r kind a b; do
 		case $kind in
 		tcp) sock="" host=$a port=$b
 			case $host in *:*) url="http://[$host]:$port" ;; *) url="http://$host:$port" ;; esac ;;
-		unix) sock=$a url=http://localhost ;;
+		unix) [ -n "$s" ] && [ "$a" = "$s" ] && continue
+			sock=$a url=http://localhost ;;
 		*) continue ;;
 		esac
 		check_answer "$fp" && return 0
@@ -397,6 +399,7 @@ find_endpoint() {
 $eps
 EOF
 	proc_gone "$fp" && { ep_err="process $fp exited"; ep_why=vanished; return 1; }
+	[ -n "$ep_err" ] || ep_err=$s_err
 	ep_why=noendpoint
 	return 1
 }
@@ -481,17 +484,22 @@ exit_reports_of() {
 }
 
 # ps's clean-up: removes the exit reports none of whose processes (pid,
-# ancestors) is alive, and exit/TOP directories with no reports left
-# whose TOP is gone.
+# ancestors up to the tree's top) is alive, and exit/TOP directories with
+# no reports left whose TOP is gone.
 exit_reports_prune() {
 	exit_report_files | awk '{
-			f = $0; pids = ""; n = 0
+			f = $0; pid = ""; anc = ""; top = ""; n = 0
 			while ((getline line < f) > 0) {
 				if (++n > 40 || line ~ /^(maps|stacks): /) break
-				if (line ~ /^pid: /) pids = pids " " substr(line, 6)
-				else if (line ~ /^ancestors: /) pids = pids " " substr(line, 12)
+				if (line ~ /^pid: /) pid = substr(line, 6)
+				else if (line ~ /^ancestors: /) anc = substr(line, 12)
+				else if (line ~ /^tree_top: /) top = substr(line, 11)
 			}
 			close(f)
+			# The ancestors up to the top of its tree: those above (the
+			# shell that started the server) do not keep it.
+			pids = pid; k = split(anc, a, " ")
+			for (i = 1; i <= k; i++) { pids = pids " " a[i]; if (a[i] == top) break }
 			print f "\t" pids
 		}' | while IFS='	' read -r f pids; do
 		alive=""

@@ -63,6 +63,10 @@ HOST_VICTIMS := fdhost envhost bigalloc
 $(HOST_VICTIMS:%=$(BUILD)/tests/victims/%): $(BUILD)/tests/victims/%: tests/victims/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -o $@ $<
+# A pre-forking server with workers that leak, exit and respawn (test_trees.py).
+$(BUILD)/tests/victims/prefork: tests/victims/prefork.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -o $@ $<
 $(BUILD)/tests/victims/evhost: tests/victims/evhost.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -o $@ $< -levent
@@ -73,7 +77,7 @@ VICTIM_BINS := $(BUILD)/tests/victims/victim $(BUILD)/tests/victims/victim_cxx \
 	$(BUILD)/tests/victims/victim_wrap \
 	$(BUILD)/tests/victims/victim_new $(BUILD)/tests/victims/victim_new_jemalloc \
 	$(BUILD)/tests/victims/victim_new_tcmalloc $(BUILD)/tests/victims/victim_jemalloc \
-	$(BUILD)/tests/victims/victim_mimalloc
+	$(BUILD)/tests/victims/victim_mimalloc $(BUILD)/tests/victims/prefork
 
 tests: all $(UNIT_BINS) $(VICTIM_BINS)
 
@@ -94,6 +98,7 @@ TESTS += "python3 tests/integration/test_stress.py"
 TESTS += "python3 tests/integration/test_valgrind.py"
 TESTS += "python3 tests/integration/test_pprof.py"
 TESTS += "python3 tests/integration/test_cli.py"
+TESTS += "python3 tests/integration/test_trees.py"
 TESTS += "$(MAKE) -s --no-print-directory asan"
 TESTS += "$(MAKE) -s --no-print-directory tsan"
 TESTS += "python3 tests/integration/test_perl.py"

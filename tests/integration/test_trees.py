@@ -1,0 +1,401 @@
+# SPDX-License-Identifier: MIT
+"""tests/integration/test_trees.py: whole process trees through the CLI
+(docs/process-trees.md, issue 11) against a pre-forking victim of ours
+(tests/victims/prefork.c: a master and its workers, each leaking a known
+number of blocks on command, workers exiting and respawned):
+
+- leakscope ps and ps --json find every process through its socket in the
+  runtime directory, with its window and estimated live bytes;
+- on --tree opens the window in the master and every worker; workers
+  forked during the window (a respawn, spawned on demand) inherit it;
+- report --tree and off --tree write one tree report holding every live
+  process's report and the exit reports of the workers that exited; the
+  merged estimate is within 5 sigma of the truth;
+- an exit report of an older window is left out; ps removes exit reports
+  of trees that are gone;
+- status|on|off --pid CHILD acts on the child, never its parent;
+- bad input: a pid that does not exist, a process not under leakscope,
+  --format pprof with --tree, a process that vanishes mid-command, a user
+  who may reach none of the processes."""
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+from lslib import BUILD, TRANSLATE, Host, Tap, leaks_at, sum_field, translate, within
+
+t = Tap()
+CLI = os.path.join(BUILD, "leakscope")
+PREFORK = os.path.join(BUILD, "tests", "victims", "prefork")
+N = 10        # sampling
+BLOCKS = 2000  # per worker
+SIZE = 64
+
+TMP = tempfile.mkdtemp(prefix="leakscope-trees.")
+RD = os.path.join(TMP, "run")  # the runtime directory of every process here
+os.mkdir(RD, 0o700)
+ENV = {"LEAKSCOPE_RUNTIME_DIR": RD}
+
+
+def cli(*args, env=None, argv0=CLI, preexec=None):
+    e = dict(os.environ)
+    e.pop("LEAKSCOPE_PORT", None)
+    e.update(ENV)
+    e.update(env or {})
+    r = subprocess.run([argv0, *args], capture_output=True, text=True, env=e, timeout=300,
+                       preexec_fn=preexec)
+    return r.returncode, r.stdout, r.stderr
+
+
+class Prefork(Host):
+    def __init__(self, workers=3):
+        super().__init__([PREFORK], env=dict(ENV, WORKERS=str(workers)))
+        self.wait_sockets()
+
+    def workers(self):
+        return [int(x) for x in self.cmd("workers")]
+
+    def wait_sockets(self, timeout=15):
+        end = time.time() + timeout
+        while time.time() < end:
+            pids = [self.proc.pid] + self.workers()
+            if all(os.path.exists(os.path.join(RD, "%d.sock" % p)) for p in pids):
+                return pids
+            time.sleep(0.02)
+        raise RuntimeError("no socket for every process after %ss: %s" % (timeout, os.listdir(RD)))
+
+    def exit(self, pid):
+        out = self.cmd("exit %d" % pid)
+        new = int(out[-1].split()[1])
+        self.wait_sockets()
+        return new
+
+    def spawn(self, n):
+        pids = [int(x) for x in self.cmd("spawn %d" % n)]
+        self.wait_sockets()
+        return pids
+
+
+def parse_tree(text):
+    """Splits a tree report: (header dict, error lines, [report texts],
+    problems). Checks the container's layout (docs/process-trees.md)."""
+    lines = text.split("\n")
+    problems = []
+    if lines and lines[-1] == "":
+        lines.pop()
+    else:
+        problems.append("no final newline")
+    keys = ["format", "version", "root", "processes", "live", "exited",
+            "exit_reports_dropped", "unreachable"]
+    header, errors, reports, i = {}, [], [], 0
+    while i < len(lines) and not lines[i].startswith("format: leakscope-report"):
+        k, _, v = lines[i].partition(": ")
+        if k == "error":
+            errors.append(v)
+        else:
+            header[k] = v
+        i += 1
+    if [k for k in header if k in keys] != keys:
+        problems.append("header keys %s" % list(header))
+    if header.get("format") != "leakscope-tree 1":
+        problems.append("format %r" % header.get("format"))
+    cur = None
+    for l in lines[i:-1]:
+        if l.startswith("format: leakscope-report"):
+            if cur is not None:
+                problems.append("a report without its end line")
+            cur = [l]
+        elif cur is None:
+            problems.append("a line between reports: %r" % l)
+        else:
+            cur.append(l)
+            if l.startswith("end: ") and l.endswith(" stacks"):
+                reports.append("\n".join(cur) + "\n")
+                cur = None
+    if cur is not None:
+        problems.append("the last report has no end line")
+    n = int(header.get("processes", -1))
+    if n != len(reports) or lines[-1:] != ["end: %d reports" % n]:
+        problems.append("%d reports, processes: %s, last line %r" % (len(reports), n, lines[-1:]))
+    if int(header.get("unreachable", -1)) != len(errors):
+        problems.append("unreachable: %s but %d error lines" % (header.get("unreachable"), len(errors)))
+    if int(header.get("live", -1)) + int(header.get("exited", -1)) != n:
+        problems.append("live + exited != processes")
+    return header, errors, reports, problems
+
+
+def report_header(text):
+    h = {}
+    for l in text.split("\n"):
+        if l.startswith(("map:", "leak:", "maps:")):
+            break
+        k, _, v = l.partition(": ")
+        h[k] = v
+    return h
+
+
+def merged(path):
+    """The tree report translated as one (leakscope-translate merges the
+    reports of a tree), or, while the translator does not read tree
+    reports, each embedded report translated and their leaks put side by
+    side. Returns (report dict, how)."""
+    r = subprocess.run([TRANSLATE, "--format", "json", path], capture_output=True, text=True)
+    if r.returncode == 0:
+        return json.loads(r.stdout), "merged by leakscope-translate"
+    _, _, reports, _ = parse_tree(open(path).read())
+    out = None
+    for text in reports:
+        rep = translate(text)
+        if out is None:
+            out = rep
+        else:
+            out["leaks"].extend(rep["leaks"])
+    return out or {"leaks": [], "exe": PREFORK}, "each report translated (no tree support in the translator yet)"
+
+
+def counts(rep, fn):
+    return sum_field(leaks_at(rep, fn), "count"), sum_field(leaks_at(rep, fn), "est_count")
+
+
+def ps_json():
+    rc, out, err = cli("ps", "--json")
+    try:
+        return rc, {p["pid"]: p for p in json.loads(out)}, err
+    except ValueError:
+        return rc, {}, err + " | stdout: " + out[:300]
+
+
+def exit_reports():
+    return sorted(glob.glob(os.path.join(RD, "exit", "*", "*.report")))
+
+
+# ---- bad input that needs no tree ------------------------------------------
+rc, out, err = cli("status", "--tree", "999999999")
+t.ok(rc == 1 and "no process 999999999" in err, "--tree of a pid that does not exist: exit 1, "
+     "says so (%r)" % err.strip())
+plain = subprocess.Popen(["sleep", "300"])
+try:
+    rc, out, err = cli("on", "--tree", str(plain.pid), "--sampling", "10")
+    t.ok(rc == 1 and "does not run under leakscope" in err and len(err.strip().split("\n")) <= 3,
+         "--tree of a process not under leakscope, none below it: exit 1, says so (%r)" % err.strip())
+    rc, out, err = cli("off", "--tree", str(plain.pid), "-o", os.path.join(TMP, "none.report"))
+    t.ok(rc == 1 and not os.path.exists(os.path.join(TMP, "none.report")),
+         "off --tree of it: exit 1, no file written")
+finally:
+    plain.kill()
+    plain.wait()
+rc, out, err = cli("off", "--tree", "1", "--format", "pprof")
+t.ok(rc == 2 and "text only" in err, "--tree with --format pprof: exit 2 with a reason (%r)"
+     % err.strip().split("\n")[0])
+rc, out, err = cli("off", "--tree", "1", "--pid", "1")
+t.ok(rc == 2, "--tree with --pid: exit 2")
+
+h = Prefork()
+try:
+    m = h.proc.pid
+    ws = h.workers()
+    t.ok(len(ws) == 3, "the master forked 3 workers: %s" % ws)
+
+    # ---- ps ----
+    rc, procs, err = ps_json()
+    mine = {p: procs.get(p) for p in [m] + ws}
+    t.ok(rc == 0 and all(mine.values()), "ps --json lists the master and its 3 workers", err)
+    ok = all(v and v["ppid"] == m and v["exe"] == PREFORK and v["window"]["on"] is False and
+             v["socket"] == os.path.join(RD, "%d.sock" % p) and v["tcp"] is None
+             for p, v in mine.items() if p != m)
+    t.ok(ok, "each worker: ppid the master, exe, window off, reached by its socket, no TCP port",
+         json.dumps(mine)[:600])
+    mm = mine.get(m) or {}
+    t.ok(mm.get("tcp") == "127.0.0.1:%d" % h.port and mm.get("socket") == os.path.join(RD, "%d.sock" % m),
+         "the master: its socket and its TCP port %s" % mm.get("tcp"))
+    rc, out, err = cli("ps")
+    rows = {int(l.split()[0]): l for l in out.split("\n")[1:] if l.strip()}
+    t.ok(rc == 0 and out.startswith("    PID") and all(p in rows for p in [m] + ws) and
+         " off " in rows.get(ws[0], "") and ("tcp 127.0.0.1:%d" % h.port) in rows.get(m, ""),
+         "ps: a header and one line per process", out[:500])
+
+    # ---- on --tree ----
+    rc, out, err = cli("on", "--tree", str(m), "--sampling", str(N))
+    lines = out.strip().split("\n")
+    t.ok(rc == 0 and len(lines) == 4 and all(": ok:" in l for l in lines) and
+         lines[0].startswith("%d:" % m), "on --tree: the master first, then each worker", out + err)
+    rc, out, err = cli("on", "--tree", str(m), "--sampling", str(N))
+    t.ok(rc == 0 and out.count("already open") == 4, "on --tree again: each says its window is "
+         "already open, exit 0", out + err)
+    rc, out, err = cli("status", "--tree", str(m))
+    st = [json.loads(l) for l in out.strip().split("\n")] if rc == 0 else []
+    t.ok(sorted(s["pid"] for s in st) == sorted([m] + ws) and
+         all(s["on"] and s["sampling"] == N for s in st),
+         "status --tree: one JSON line per process, every window open at 1/%d" % N, out[:300] + err)
+
+    # ---- --pid reaches exactly that process ----
+    rc, out, err = cli("status", "--pid", str(ws[0]))
+    t.ok(rc == 0 and json.loads(out)["pid"] == ws[0] and json.loads(out)["ppid"] == m,
+         "status --pid CHILD answers for the child, not its parent", err)
+
+    # ---- leaks, a respawn, a worker forked on demand ----
+    h.cmd("leak all %d %d" % (BLOCKS, SIZE))
+    h.cmd("mleak 1000 32")
+    rc, procs, err = ps_json()
+    est = procs.get(ws[1], {}).get("estimated_bytes", -1)
+    t.ok(procs.get(ws[1], {}).get("window", {}).get("sampling") == N and
+         within(est / (SIZE * N), BLOCKS, N),
+         "ps: a worker's estimated live bytes %d within 5 sigma of %d" % (est, BLOCKS * SIZE))
+    gone1 = ws[0]
+    w4 = h.exit(gone1)
+    t.ok(len(exit_reports()) == 1, "the worker that exited left an exit report (%s)"
+         % [os.path.relpath(f, RD) for f in exit_reports()])
+    rc, out, err = cli("status", "--pid", str(w4))
+    s4 = json.loads(out) if rc == 0 else {}
+    t.ok(s4.get("pid") == w4 and s4.get("on") and s4.get("sampling") == N,
+         "the respawned worker %d started with the window open (1/%d)" % (w4, N), out + err)
+    h.cmd("leak %d %d %d" % (w4, BLOCKS, SIZE))
+    (w5,) = h.spawn(1)
+    h.cmd("leak %d %d %d" % (w5, BLOCKS, SIZE))
+    w6 = h.exit(w5)
+    live_workers = [ws[1], ws[2], w4, w6]
+    leaked_workers = 5  # ws[0..2], w4, w5; w6 leaked nothing
+
+    # ---- report --tree keeps everything ----
+    f1 = os.path.join(TMP, "tree1.report")
+    rc, out, err = cli("report", "--tree", str(m), "-o", f1)
+    text = open(f1).read() if os.path.exists(f1) else ""
+    hd, errs, reps, problems = parse_tree(text)
+    t.ok(rc == 0 and not problems, "report --tree -o FILE writes a well-formed tree report",
+         "%s %s" % (problems, err))
+    t.ok(hd.get("root") == str(m) and hd.get("processes") == "7" and hd.get("live") == "5" and
+         hd.get("exited") == "2" and hd.get("unreachable") == "0" and
+         hd.get("exit_reports_dropped") == "0",
+         "report --tree: 5 live processes and the 2 workers that exited", json.dumps(hd))
+    pids = sorted(int(report_header(r)["pid"]) for r in reps)
+    t.ok(pids == sorted([m, gone1, w5] + live_workers), "the reports are those of the master, "
+         "the live workers and the exited ones: %s" % pids)
+    ex = [report_header(r) for r in reps if report_header(r).get("exited") == "yes"]
+    t.ok(sorted(int(e["pid"]) for e in ex) == sorted([gone1, w5]) and
+         all(e.get("ancestors", "").split()[:1] == [str(m)] for e in ex),
+         "the exit reports name the master as their parent in ancestors")
+    t.ok(len(exit_reports()) == 2, "report --tree keeps the exit reports")
+    t.ok(all(report_header(r).get("window_open") == "yes" for r in reps
+             if report_header(r).get("exited") != "yes"),
+         "report --tree left the live windows open")
+
+    # ---- off --tree ----
+    f2 = os.path.join(TMP, "tree2.report")
+    rc, out, err = cli("off", "--tree", str(m), "-o", f2)
+    text = open(f2).read() if os.path.exists(f2) else ""
+    hd, errs, reps, problems = parse_tree(text)
+    t.ok(rc == 0 and not problems and hd.get("processes") == "7" and hd.get("exited") == "2",
+         "off --tree -o FILE: 7 reports, 2 of them exit reports", "%s %s %s" % (problems, hd, err))
+    t.ok(exit_reports() == [], "off --tree deleted the exit reports it used")
+    rep, how = merged(f2)
+    c, e = counts(rep, "worker_leak")
+    truth = leaked_workers * BLOCKS
+    t.ok(within(c, truth, N) and e == c * N,
+         "merged: worker_leak %d sampled, %d estimated, truth %d: within 5 sigma (%s)"
+         % (c, e, truth, how))
+    c, e = counts(rep, "master_leak")
+    t.ok(within(c, 1000, N), "merged: master_leak %d sampled of 1000 (1/%d)" % (c, N))
+    rc, procs, err = ps_json()
+    t.ok(all(procs.get(p, {}).get("window", {}).get("on") is False for p in [m] + live_workers),
+         "after off --tree every window is closed")
+    rc, out, err = cli("off", "--tree", str(m), "-o", os.path.join(TMP, "tree3.report"))
+    t.ok(rc == 1 and "no window open" in err and not os.path.exists(os.path.join(TMP, "tree3.report")),
+         "off --tree with no window anywhere: exit 1, says so (%r)" % err.strip().split("\n")[-1])
+    rc, out, err = cli("off", "--tree", str(m))
+    t.ok(rc == 1, "the same without -o")
+
+    # ---- stdout, and an exit report of an older window ----
+    cli("on", "--tree", str(m), "--sampling", str(N))
+    h.cmd("leak %d 100 %d" % (w4, SIZE))
+    w7 = h.exit(w4)
+    old = exit_reports()
+    rc, out, err = cli("off", "--pid", str(m))
+    t.ok(rc == 0 and "format: leakscope-report 1" in out, "off --pid MASTER closes the master only")
+    rc, out, err = cli("on", "--pid", str(m), "--sampling", str(N))
+    rc, out, err = cli("off", "--tree", str(m))
+    hd, errs, reps, problems = parse_tree(out)
+    t.ok(rc == 0 and not problems and hd.get("exited") == "0" and hd.get("live") == "5" and
+         exit_reports() == old and len(old) == 1,
+         "off --tree to stdout leaves out (and keeps) the exit report of a window older than "
+         "the master's", "%s %s %s" % (problems, hd, err))
+
+    # ---- a process that vanishes mid-command ----
+    cli("on", "--tree", str(m), "--sampling", str(N))
+    h.cmd("leak %d %d %d" % (w6, BLOCKS, SIZE))
+    victim = ws[1]
+    os.kill(victim, signal.SIGSTOP)
+    f4 = os.path.join(TMP, "tree4.report")
+    e = dict(os.environ, **ENV)
+    p = subprocess.Popen([CLI, "off", "--tree", str(m), "-o", f4], env=e,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    want = "%d.sock" % victim
+    deadline = time.time() + 60
+    seen = False
+    while time.time() < deadline and p.poll() is None and not seen:
+        for c in glob.glob("/proc/[0-9]*/cmdline"):
+            try:
+                a = open(c, "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if a and a[0].endswith(b"curl") and any(x.endswith(want.encode()) for x in a):
+                seen = True
+                break
+        time.sleep(0.01)
+    os.kill(victim, signal.SIGKILL)
+    out, err = p.communicate(timeout=120)
+    text = open(f4).read() if os.path.exists(f4) else ""
+    hd, errs, reps, problems = parse_tree(text)
+    t.ok(seen and p.returncode == 0 and not problems and hd.get("unreachable") == "1" and
+         errs and errs[0].startswith("%d " % victim) and str(victim) in err,
+         "a worker killed while off --tree waits on it: exit 0, the others written, "
+         "unreachable: 1 naming it (%r)" % (errs[:1],), "%s %s %s" % (problems, hd, err))
+    rep = merged(f4)[0]
+    c, _ = counts(rep, "worker_leak")
+    t.ok(within(c, BLOCKS, N), "the reachable worker's leak is in it (%d sampled of %d)" % (c, BLOCKS))
+    h.cmd("reap")
+    rc, procs, err = ps_json()
+    t.ok(victim not in procs and not os.path.exists(os.path.join(RD, want)),
+         "ps does not list the killed worker and removed its stale socket")
+
+    # ---- a user who may reach none of them ----
+    # The command copied where nobody may run it; it finds root's
+    # processes only through /proc, which it may not read.
+    nob = os.path.join(TMP, "nobody")
+    os.mkdir(nob)
+    shutil.copy(CLI, os.path.join(nob, "leakscope"))
+    os.chown(nob, 65534, 65534)
+    os.chmod(TMP, 0o755)
+    os.chmod(nob, 0o755)
+
+    def as_nobody():
+        os.setgid(65534)
+        os.setgroups([])
+        os.setuid(65534)
+    if os.getuid() == 0:
+        rc, out, err = cli("status", "--tree", str(m), argv0=os.path.join(nob, "leakscope"),
+                           preexec=as_nobody, env={"TMPDIR": nob, "XDG_RUNTIME_DIR": ""})
+        n_denied = err.count("permission denied")
+        t.ok(rc == 1 and n_denied >= 4 and out == "",
+             "as another user: each process says permission denied (%d), exit 1" % n_denied, err[:400])
+        rc, out, err = cli("ps", "--json", argv0=os.path.join(nob, "leakscope"),
+                           preexec=as_nobody, env={"TMPDIR": nob, "XDG_RUNTIME_DIR": ""})
+        t.ok(rc == 0 and m not in [x["pid"] for x in json.loads(out or "[]")],
+             "as another user: ps lists none of root's processes", out[:200] + err[:200])
+    else:
+        t.ok(True, "# skip: the other-user cases need root")
+finally:
+    rc = h.stop()
+    t.ok(rc == 0, "the master and its workers exit cleanly", h.stderr()[-400:])
+    h.cleanup()
+
+# ---- ps's clean-up once the tree is gone ----
+left = exit_reports()
+rc, out, err = cli("ps")
+t.ok(left and exit_reports() == [] and not os.path.exists(os.path.join(RD, "exit", str(m))),
+     "ps removes the exit reports of a tree that is gone, and its directory (%d before)" % len(left))
+shutil.rmtree(TMP, ignore_errors=True)
+t.done()
