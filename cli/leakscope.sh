@@ -800,7 +800,7 @@ EOF
 			v = substr(s, RSTART, RLENGTH); sub(/^"[^"]*": */, "", v); return v }
 		function unq(v) { if (v ~ /^"/) { v = substr(v, 2, length(v) - 2); gsub(/\\"/, "\"", v); gsub(/\\\//, "/", v); gsub(/\\\\/, "\\", v) } return v }
 		function jstr(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); gsub(/\t/, "\\t", s); return "\"" s "\"" }
-		function human(b,   u, i) { split("B KiB MiB GiB TiB PiB", u, " ")
+		function human(b,   u, i) { b += 0; split("B KiB MiB GiB TiB PiB", u, " ")
 			for (i = 1; b >= 1024 && i < 6; i++) b /= 1024
 			return i == 1 ? sprintf("%d B", b) : sprintf("%.1f %s", b, u[i]) }
 		function age(s) { s = int(s)
