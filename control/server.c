@@ -530,8 +530,8 @@ static void *serve(void *arg)
 		while (nanosleep(&d, &d) && errno == EINTR)
 			;
 	}
-	bool tcp = role == LS_CONTROL_TOP || (role == LS_CONTROL_FORK_CHILD &&
-		   ls_cfg.follow_fork && !ls_cfg.socket_path);
+	bool tcp = !ls_cfg.socket_path && ls_cfg.port >= 0 &&
+		   (role == LS_CONTROL_TOP || (role == LS_CONTROL_FORK_CHILD && ls_cfg.follow_fork));
 	if (role == LS_CONTROL_TOP && ls_cfg.socket_path) {
 		if ((fd = open_unix(ls_cfg.socket_path)) < 0) {
 			boot_done(fd);
