@@ -93,8 +93,7 @@ void ls_control_postfork_child(void);
 /* At exit: removes this process's runtime-directory socket and its
  * per-process port file. */
 void ls_control_exit(void);
-/* The runtime-directory socket's path, or NULL while there is none. */
-const char *ls_control_socket(void);
+
 /* In a quiet exec'd child: rewrites this pid's port file, if it has one
  * from before the exec, to say it has no port. */
 void ls_control_quiet(void);

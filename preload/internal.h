@@ -746,6 +746,10 @@ void ls_tree_prefork(void);
 void ls_tree_postfork_child(void);
 /* The pid of the first process of this tree. */
 pid_t ls_tree_top(void);
+/* This process's runtime-directory socket (set by the control thread;
+ * NULL clears), and its path or NULL. */
+void ls_tree_socket_set(const char *path);
+const char *ls_tree_socket(void);
 /* Appends the ancestors' pids, parent first, space-separated. */
 void ls_tree_ancestors(struct ls_buf *b);
 /* Fills buf with the runtime directory of the effective uid, making it
