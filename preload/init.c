@@ -26,6 +26,9 @@ void ls_init(void)
 		ls_log("no address range for sampled blocks: %s; every sample will be "
 		       "dropped and counted (no_arena in /leak-status)", ls_region_problem());
 	ls_tree_init();
+	/* An exec'd child is quiet: its parent named the allocators already. */
+	if (!ls_cfg.exec_child)
+		ls_coverage_check(true);
 	/* libunwind is loaded by the first window, not here, and an exec'd
 	 * child loads libmicrohttpd only when a client comes: one that never
 	 * opens a window pays only for what is above and a thread. */
