@@ -78,8 +78,8 @@ enum ls_control_role {
 				* and its runtime-directory socket; waits */
 	LS_CONTROL_FORK_CHILD, /* runtime-directory socket (and with
 				* LEAKSCOPE_FOLLOW_FORK a TCP port 0) */
-	LS_CONTROL_EXEC_CHILD, /* runtime-directory socket, made 20 ms after
-				* start; libmicrohttpd loaded on first use */
+	LS_CONTROL_EXEC_CHILD, /* runtime-directory socket; libmicrohttpd
+				* loaded on first use */
 };
 /* Starts the control thread. 0 or -errno; for LS_CONTROL_TOP it waits
  * until the thread listens, and on failure it has logged one line and
@@ -93,8 +93,7 @@ void ls_control_postfork_child(void);
 /* At exit: removes this process's runtime-directory socket and its
  * per-process port file. */
 void ls_control_exit(void);
-/* The runtime-directory socket's path, or NULL while there is none. */
-const char *ls_control_socket(void);
+
 /* In a quiet exec'd child: rewrites this pid's port file, if it has one
  * from before the exec, to say it has no port. */
 void ls_control_quiet(void);

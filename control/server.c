@@ -209,11 +209,11 @@ static int fail(const char *what, int err)
 
 
 /* Opens the TCP listening socket; *port gets the bound port. */
-static int open_tcp(const char *host, int want, int *port)
+static int open_tcp(const char *host, int want, int *port, bool quiet)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int one = 1;
+	int one = 1, fd = -1, err;
 
 	memset(&ss, 0, sizeof(ss));
 	if (!strcmp(host, "localhost"))
@@ -229,17 +229,20 @@ static int open_tcp(const char *host, int want, int *port)
 		v6->sin6_port = htons((uint16_t)want);
 		len = sizeof(*v6);
 	} else {
-		return fail("LEAKSCOPE_BIND is not an IPv4 or IPv6 address", EINVAL);
+		return quiet ? -EINVAL :
+		       fail("LEAKSCOPE_BIND is not an IPv4 or IPv6 address", EINVAL);
 	}
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return fail("socket", errno);
+		return quiet ? -errno : fail("socket", errno);
 	/* SO_REUSEADDR lets us rebind over TIME_WAIT; unlike SO_REUSEPORT it
 	 * never lets a second listener share the port. */
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, BACKLOG)) {
-		int err = errno;
+		err = errno;
 		close(fd);
+		if (quiet)
+			return -err;
 		char what[128];
 		struct ls_buf b;
 		ls_buf_init(&b, what, sizeof(what) - 1);
@@ -303,6 +306,7 @@ static bool mhd_loaded;
  * libmicrohttpd; fork waits for it (ls_control_prefork). */
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool prefork_locked, child_no_load;
+static pid_t forking; /* the pid that called fork, for the child */
 
 /* Loads libmicrohttpd once per process image. false with the reason in
  * *why. */
@@ -351,6 +355,7 @@ void ls_control_prefork(void)
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 2;
 	prefork_locked = !pthread_mutex_timedlock(&load_lock, &until);
+	forking = getpid();
 }
 
 void ls_control_postfork_parent(void)
@@ -373,11 +378,11 @@ static struct MHD_Daemon *start_daemon(void)
 
 /* ---- the runtime-directory socket ------------------------------------- */
 
-/* The socket this process made in the runtime directory, so exit can
- * remove it; lock orders the thread's bind against exit. */
+/* The socket this process made in the runtime directory
+ * (ls_tree_socket), so exit can remove it; lock orders the thread's bind
+ * against exit. */
 static pthread_mutex_t sock_lock = PTHREAD_MUTEX_INITIALIZER;
-static char sock_path[108];
-static bool sock_bound, exiting;
+static bool exiting;
 /* The errno of this process's own failure to make it; a forked child
  * failing the same way stays silent (its parent said so already). */
 static int sock_err;
@@ -398,7 +403,7 @@ static int open_rundir(void)
 			ls_log("no control socket in the runtime directory %s: %s", dir, why);
 		return -1;
 	}
-	char path[sizeof(sock_path)];
+	char path[108];
 	ls_buf_init(&b, path, sizeof(path) - 1);
 	ls_buf_str(&b, dir);
 	ls_buf_ch(&b, '/');
@@ -414,10 +419,8 @@ static int open_rundir(void)
 	}
 	pthread_mutex_lock(&sock_lock);
 	int fd = exiting ? -ECANCELED : bind_unix(path);
-	if (fd >= 0) {
-		memcpy(sock_path, path, sizeof(path));
-		sock_bound = true;
-	}
+	if (fd >= 0)
+		ls_tree_socket_set(path);
 	pthread_mutex_unlock(&sock_lock);
 	if (fd < 0 && fd != -ECANCELED) {
 		sock_err = -fd;
@@ -427,18 +430,13 @@ static int open_rundir(void)
 	return fd < 0 ? -1 : fd;
 }
 
-const char *ls_control_socket(void)
-{
-	return sock_bound ? sock_path : NULL;
-}
-
 void ls_control_exit(void)
 {
 	pthread_mutex_lock(&sock_lock);
 	exiting = true;
-	if (sock_bound)
-		unlink(sock_path);
-	sock_bound = false;
+	if (ls_tree_socket())
+		unlink(ls_tree_socket());
+	ls_tree_socket_set(NULL);
 	pthread_mutex_unlock(&sock_lock);
 	/* A per-process port file (LEAKSCOPE_PORT_FILE with %p) goes with
 	 * the process; a shared one is the user's. */
@@ -468,9 +466,14 @@ static int private_table(void)
 }
 
 static enum ls_control_role role_arg;
+/* The TCP port this process listens on (0: none). A child forked by the
+ * process that holds the first process's port is its heir: when that
+ * parent ends (daemon(3) forks and exits at once), the heir takes the
+ * port, so `curl :8088` keeps reaching a server that daemonized. */
+static bool first_port;   /* this process listens on the first one */
+static pid_t heir_of;
 
 #define MAX_LISTEN 2
-#define EXEC_CHILD_DELAY_NS (20 * 1000 * 1000) /* /bin/true never pays for a socket */
 
 /* Accepts every pending connection on lfd and hands it to d (started
  * on the first one). false when libmicrohttpd cannot be had. */
@@ -508,6 +511,31 @@ static bool accept_all(int lfd, struct MHD_Daemon **d, int ep)
 	}
 }
 
+/* The heir's parent is gone: listen on the port it held, if nobody
+ * else took it. Quiet: a sibling may have been faster. */
+static void take_port(int ep)
+{
+	int port = 0;
+
+	heir_of = 0;
+	int fd = open_tcp(ls_cfg.bind, ls_cfg.port, &port, true);
+	if (fd < 0)
+		return;
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)) {
+		close(fd);
+		return;
+	}
+	first_port = true;
+	char line[32];
+	struct ls_buf b;
+	ls_buf_init(&b, line, sizeof(line) - 1);
+	ls_buf_u64(&b, (uint64_t)port);
+	ls_buf_ch(&b, '\n');
+	line[b.len] = '\0';
+	port_file(line);
+}
+
 static void *serve(void *arg)
 {
 	int lfd[MAX_LISTEN], nl = 0, port = 0, fd;
@@ -525,13 +553,8 @@ static void *serve(void *arg)
 		return NULL;
 	}
 	ls_tls.private_fds = 1;
-	if (role == LS_CONTROL_EXEC_CHILD) {
-		struct timespec d = { 0, EXEC_CHILD_DELAY_NS };
-		while (nanosleep(&d, &d) && errno == EINTR)
-			;
-	}
-	bool tcp = role == LS_CONTROL_TOP || (role == LS_CONTROL_FORK_CHILD &&
-		   ls_cfg.follow_fork && !ls_cfg.socket_path);
+	bool tcp = !ls_cfg.socket_path && ls_cfg.port >= 0 &&
+		   (role == LS_CONTROL_TOP || (role == LS_CONTROL_FORK_CHILD && ls_cfg.follow_fork));
 	if (role == LS_CONTROL_TOP && ls_cfg.socket_path) {
 		if ((fd = open_unix(ls_cfg.socket_path)) < 0) {
 			boot_done(fd);
@@ -539,12 +562,13 @@ static void *serve(void *arg)
 		}
 		lfd[nl++] = fd;
 	} else if (tcp) {
-		fd = open_tcp(ls_cfg.bind, role == LS_CONTROL_TOP ? ls_cfg.port : 0, &port);
+		fd = open_tcp(ls_cfg.bind, role == LS_CONTROL_TOP ? ls_cfg.port : 0, &port, false);
 		if (fd < 0) {
 			boot_done(fd);
 			return NULL;
 		}
 		lfd[nl++] = fd;
+		first_port = role == LS_CONTROL_TOP;
 	}
 	if ((fd = open_rundir()) >= 0)
 		lfd[nl++] = fd;
@@ -593,6 +617,8 @@ static void *serve(void *arg)
 	 * is libmicrohttpd's own: retry a little, then stop rather than spin. */
 	for (unsigned failures = 0; failures < 10;) {
 		struct epoll_event ev[MAX_LISTEN + 1];
+		if (heir_of && getppid() != heir_of)
+			take_port(ep);
 		int wait_ms = ls_conns_crowded() ? 50 : 1000;
 		MHD_UNSIGNED_LONG_LONG t;
 		if (d && ls_mhd.get_timeout(d, &t) == MHD_YES && t < (unsigned)wait_ms)
@@ -678,8 +704,13 @@ void ls_control_postfork_child(void)
 	 * the child's table never held a descriptor of ours. The socket
 	 * file is the parent's, and so is a load the parent had under way. */
 	boot.waiting = false;
-	sock_bound = false;
+	ls_tree_socket_set(NULL);
 	wrote_port_file = false;
+	/* Only the first process's port is inherited (a LEAKSCOPE_FOLLOW_FORK
+	 * child's port 0 is its own), down a chain of forks whose parents
+	 * exit (fork, setsid, fork). */
+	heir_of = first_port || heir_of ? forking : 0;
+	first_port = false;
 	pthread_mutex_init(&sock_lock, NULL);
 	child_no_load = !mhd_loaded && !prefork_locked;
 	pthread_mutex_init(&load_lock, NULL);

@@ -55,6 +55,23 @@ pid_t ls_tree_top(void)
 	return T.top;
 }
 
+static char sock[108];
+
+void ls_tree_socket_set(const char *path)
+{
+	size_t n = path ? strlen(path) : 0;
+
+	if (n >= sizeof(sock))
+		n = 0;
+	memcpy(sock, path ? path : "", n);
+	sock[n] = '\0';
+}
+
+const char *ls_tree_socket(void)
+{
+	return sock[0] ? sock : NULL;
+}
+
 void ls_tree_ancestors(struct ls_buf *b)
 {
 	pid_t last = 0;
