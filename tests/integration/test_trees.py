@@ -169,6 +169,22 @@ def ps_json():
         return rc, {}, err + " | stdout: " + out[:300]
 
 
+# leakscope as user nobody: the command copied where nobody may run it,
+# with a TMPDIR of nobody's.
+NOBODY_DIR = os.path.join(TMP, "nobody")
+os.mkdir(NOBODY_DIR)
+shutil.copy(CLI, os.path.join(NOBODY_DIR, "leakscope"))
+os.chmod(TMP, 0o755)
+if os.getuid() == 0:
+    os.chown(NOBODY_DIR, 65534, 65534)
+
+
+def as_nobody():
+    os.setgid(65534)
+    os.setgroups([])
+    os.setuid(65534)
+
+
 def exit_reports():
     return sorted(glob.glob(os.path.join(RD, "exit", "*", "*.report")))
 
@@ -194,6 +210,9 @@ t.ok(rc == 2 and "text only" in err, "--tree with --format pprof: exit 2 with a 
 rc, out, err = cli("off", "--tree", "1", "--pid", "1")
 t.ok(rc == 2, "--tree with --pid: exit 2")
 
+# Started before the master: its pid gets a hard link to the master's
+# socket, which then answers for another process.
+decoy = subprocess.Popen(["sleep", "300"])
 h = Prefork()
 try:
     m = h.proc.pid
@@ -217,6 +236,38 @@ try:
     t.ok(rc == 0 and out.startswith("    PID") and all(p in rows for p in [m] + ws) and
          " off " in rows.get(ws[0], "") and ("tcp 127.0.0.1:%d" % h.port) in rows.get(m, ""),
          "ps: a header and one line per process", out[:500])
+
+    # ---- stale and foreign sockets ----
+    import socket as sk
+    stale = []
+    for name in ("999999999", str(os.getpid())):  # no process; nobody listening
+        path = os.path.join(RD, name + ".sock")
+        so = sk.socket(sk.AF_UNIX)
+        so.bind(path)
+        so.close()
+        stale.append(path)
+    reused = os.path.join(RD, "%d.sock" % os.getppid())  # made before its process started
+    so = sk.socket(sk.AF_UNIX)
+    so.bind(reused)
+    so.close()
+    os.utime(reused, (time.time() - 10 ** 6, time.time() - 10 ** 6))
+    stale.append(reused)
+    link = os.path.join(RD, "%d.sock" % decoy.pid)
+    os.link(os.path.join(RD, "%d.sock" % m), link)
+    rc, out, err = cli("ps")
+    listed = [int(l.split()[0]) for l in out.split("\n")[1:] if l.strip()]
+    t.ok(rc == 0 and not [p for p in stale if os.path.exists(p)] and
+         not {999999999, os.getpid(), os.getppid()} & set(listed),
+         "ps removes stale sockets silently: no process, nobody listening, pid reused",
+         "%s %s" % ([p for p in stale if os.path.exists(p)], err))
+    t.ok(decoy.pid not in listed and m in listed and
+         "answered for process %d" % m in err,
+         "ps does not list a socket that answers for another process, and says so (%r)"
+         % err.strip()[:200])
+    rc, out, err = cli("status", "--pid", str(decoy.pid))
+    t.ok(rc == 1 and '"pid"' not in out, "status --pid never uses another process's endpoint "
+         "(%r)" % err.strip())
+    os.unlink(link)
 
     # ---- on --tree ----
     rc, out, err = cli("on", "--tree", str(m), "--sampling", str(N))
@@ -362,35 +413,107 @@ try:
          "ps does not list the killed worker and removed its stale socket")
 
     # ---- a user who may reach none of them ----
-    # The command copied where nobody may run it; it finds root's
-    # processes only through /proc, which it may not read.
-    nob = os.path.join(TMP, "nobody")
-    os.mkdir(nob)
-    shutil.copy(CLI, os.path.join(nob, "leakscope"))
-    os.chown(nob, 65534, 65534)
-    os.chmod(TMP, 0o755)
-    os.chmod(nob, 0o755)
-
-    def as_nobody():
-        os.setgid(65534)
-        os.setgroups([])
-        os.setuid(65534)
     if os.getuid() == 0:
-        rc, out, err = cli("status", "--tree", str(m), argv0=os.path.join(nob, "leakscope"),
-                           preexec=as_nobody, env={"TMPDIR": nob, "XDG_RUNTIME_DIR": ""})
+        rc, out, err = cli("status", "--tree", str(m), argv0=os.path.join(NOBODY_DIR, "leakscope"),
+                           preexec=as_nobody, env={"TMPDIR": NOBODY_DIR, "XDG_RUNTIME_DIR": ""})
         n_denied = err.count("permission denied")
         t.ok(rc == 1 and n_denied >= 4 and out == "",
              "as another user: each process says permission denied (%d), exit 1" % n_denied, err[:400])
-        rc, out, err = cli("ps", "--json", argv0=os.path.join(nob, "leakscope"),
-                           preexec=as_nobody, env={"TMPDIR": nob, "XDG_RUNTIME_DIR": ""})
+        rc, out, err = cli("ps", "--json", argv0=os.path.join(NOBODY_DIR, "leakscope"),
+                           preexec=as_nobody, env={"TMPDIR": NOBODY_DIR, "XDG_RUNTIME_DIR": ""})
         t.ok(rc == 0 and m not in [x["pid"] for x in json.loads(out or "[]")],
              "as another user: ps lists none of root's processes", out[:200] + err[:200])
     else:
         t.ok(True, "# skip: the other-user cases need root")
 finally:
+    decoy.kill()
+    decoy.wait()
     rc = h.stop()
     t.ok(rc == 0, "the master and its workers exit cleanly", h.stderr()[-400:])
     h.cleanup()
+
+# ---- a tree of two users: what may be reached is still handled ----
+# bash (root, no preload) -> a prefork of root's and a prefork of nobody's,
+# both under the preload; leakscope run as nobody reaches nobody's four.
+if os.getuid() == 0:
+    from lslib import LIB
+    rdn = os.path.join(TMP, "run-nobody")
+    os.mkdir(rdn, 0o700)
+    os.chown(rdn, 65534, 65534)
+    fds = [os.pipe() for _ in range(4)]  # root's stdin, nobody's stdin, their stdouts
+    pre = "env LD_PRELOAD=%s LEAKSCOPE_PORT=0 " % LIB
+    script = ("%s LEAKSCOPE_RUNTIME_DIR=%s %s <&3 >&5 & "
+              "setpriv --reuid=65534 --regid=65534 --clear-groups %s LEAKSCOPE_RUNTIME_DIR=%s %s "
+              "<&4 >&6 & wait" % (pre, RD, PREFORK, pre, rdn, PREFORK))
+    e = dict(os.environ)
+    e.pop("LD_PRELOAD", None)
+    top = subprocess.Popen(["bash", "-c", "exec 3<&%d 4<&%d 5>&%d 6>&%d; %s" % (
+        fds[0][0], fds[1][0], fds[2][1], fds[3][1], script)],
+        pass_fds=[fds[0][0], fds[1][0], fds[2][1], fds[3][1]], env=e)
+    for fd in (fds[0][0], fds[1][0], fds[2][1], fds[3][1]):
+        os.close(fd)
+    to_root, to_nob = os.fdopen(fds[0][1], "w"), os.fdopen(fds[1][1], "w")
+    from_nob = os.fdopen(fds[3][0])
+    os.close(fds[2][0])
+
+    def nob_cmd(line):
+        to_nob.write(line + "\n")
+        to_nob.flush()
+        out = []
+        for l in iter(from_nob.readline, ""):
+            if l.strip() == "done":
+                return out
+            out.append(l.strip())
+        raise RuntimeError("nobody's prefork ended on %r" % line)
+
+    try:
+        nob_ws = [int(x) for x in nob_cmd("workers")]
+        kids = [int(x) for x in open("/proc/%d/task/%d/children" % (top.pid, top.pid)).read().split()]
+        nob_m = [k for k in kids if os.stat("/proc/%d" % k).st_uid == 65534]
+        root_m = [k for k in kids if k not in nob_m]
+        root_ws = [int(x) for m_ in root_m for x in
+                   open("/proc/%d/task/%d/children" % (m_, m_)).read().split()]
+        end = time.time() + 15
+        while time.time() < end and not (
+                len(glob.glob(os.path.join(rdn, "*.sock"))) == 4 and
+                root_m and len(glob.glob(os.path.join(RD, "*.sock"))) >= 4):
+            time.sleep(0.05)
+        nob = NOBODY_DIR
+        nobenv = {"TMPDIR": nob, "XDG_RUNTIME_DIR": "", "LEAKSCOPE_RUNTIME_DIR": rdn}
+        nobcli = os.path.join(nob, "leakscope")
+        rc, out, err = cli("on", "--tree", str(top.pid), "--sampling", str(N), argv0=nobcli,
+                           preexec=as_nobody, env=nobenv)
+        oks = sorted(int(l.split(":")[0]) for l in out.split("\n") if ": ok:" in l)
+        t.ok(rc == 0 and len(nob_m) == 1 and oks == sorted(nob_m + nob_ws) and
+             err.count("permission denied") == 5,
+             "as nobody, on --tree of a two-user tree: nobody's 4 processes opened, root's sh, "
+             "master and 3 workers said unreachable (permission denied), exit 0",
+             "%s %s %s" % (oks, nob_m + nob_ws, err[-600:]))
+        nob_cmd("leak all %d %d" % (BLOCKS, SIZE))
+        f5 = os.path.join(nob, "two-users.report")
+        rc, out, err = cli("off", "--tree", str(top.pid), "-o", f5, argv0=nobcli,
+                           preexec=as_nobody, env=nobenv)
+        text = open(f5).read() if os.path.exists(f5) else ""
+        hd, errs, reps, problems = parse_tree(text)
+        t.ok(rc == 0 and not problems and hd.get("processes") == "4" and
+             hd.get("unreachable") == "5" and
+             sorted(int(x.split()[0]) for x in errs) == sorted([top.pid] + root_m + root_ws),
+             "off --tree writes nobody's 4 reports, and 5 error lines for root's processes",
+             "%s %s %s" % (problems, hd, errs))
+        c, _ = counts(merged(f5)[0], "worker_leak")
+        t.ok(within(c, 3 * BLOCKS, N), "nobody's workers' leaks: %d sampled of %d" % (c, 3 * BLOCKS))
+    finally:
+        for f in (to_root, to_nob):
+            try:
+                f.write("quit\n")
+                f.close()
+            except OSError:
+                pass
+        try:
+            top.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            top.kill()
+            top.wait()
 
 # ---- ps's clean-up once the tree is gone ----
 left = exit_reports()
