@@ -665,9 +665,13 @@ int ls_control_start(enum ls_control_role role)
 	role_arg = role;
 	boot.msg[0] = '\0';
 	boot.rc = -ETIMEDOUT;
-	/* Only the first process waits for its thread: a child must not
-	 * slow down a fork that execs at once. */
-	boot.waiting = role == LS_CONTROL_TOP && !sem_init(&boot.done, 0, 0);
+	/* The first process waits for its thread, to know its port. A child
+	 * does not (a fork that execs at once must stay cheap), except as
+	 * root: workers of nginx or Apache drop to another user right after
+	 * the fork, and a thread still on its way would then find the
+	 * runtime directory closed to it. */
+	bool root_child = role == LS_CONTROL_FORK_CHILD && geteuid() == 0;
+	boot.waiting = (role == LS_CONTROL_TOP || root_child) && !sem_init(&boot.done, 0, 0);
 
 	/* The thread blocks every signal, so the host's handlers keep
 	 * running on the host's own threads. */
@@ -689,7 +693,7 @@ int ls_control_start(enum ls_control_role role)
 	 * holding the host's start for long. */
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 5;
+	until.tv_sec += root_child ? 1 : 5;
 	while (sem_timedwait(&boot.done, &until) && errno == EINTR)
 		;
 	boot.waiting = false;
