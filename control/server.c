@@ -47,6 +47,10 @@
 
 struct ls_mhd_api ls_mhd;
 static bool wrote_port_file; /* this process wrote LEAKSCOPE_PORT_FILE */
+/* Orders the thread's bind and port-file write against exit, which
+ * removes both: a short-lived child's thread must not make them after. */
+static pthread_mutex_t sock_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool exiting;
 
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE (1U << 1)
@@ -73,9 +77,13 @@ static void port_file(const char *line)
 	ls_buf_str(&b, ".tmp.");
 	ls_buf_u64(&b, (uint64_t)getpid());
 	tmp[b.len] = '\0';
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	pthread_mutex_lock(&sock_lock);
+	int fd = exiting ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+				     0600);
 	if (fd < 0) {
-		ls_log("cannot write LEAKSCOPE_PORT_FILE %s: %s", path, ls_strerror(errno));
+		if (!exiting)
+			ls_log("cannot write LEAKSCOPE_PORT_FILE %s: %s", path, ls_strerror(errno));
+		pthread_mutex_unlock(&sock_lock);
 		return;
 	}
 	int rc = ls_write_all(fd, line, strlen(line));
@@ -87,6 +95,7 @@ static void port_file(const char *line)
 		ls_log("cannot write LEAKSCOPE_PORT_FILE %s: %s", path, ls_strerror(-rc));
 	}
 	wrote_port_file = !rc;
+	pthread_mutex_unlock(&sock_lock);
 }
 
 void ls_control_quiet(void)
@@ -379,55 +388,70 @@ static struct MHD_Daemon *start_daemon(void)
 /* ---- the runtime-directory socket ------------------------------------- */
 
 /* The socket this process made in the runtime directory
- * (ls_tree_socket), so exit can remove it; lock orders the thread's bind
- * against exit. */
-static pthread_mutex_t sock_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool exiting;
+ * (ls_tree_socket): see sock_lock. */
 /* The errno of this process's own failure to make it; a forked child
  * failing the same way stays silent (its parent said so already). */
 static int sock_err;
 
 /* Makes D/PID.sock. The listening descriptor, or -1 (logged once per
  * tree). */
-static int open_rundir(void)
+/* One attempt at D/PID.sock for the current effective uid: the
+ * descriptor, or -errno with the reason in *why and in path the
+ * directory or socket that failed. */
+static int try_rundir(char *path, size_t cap, const char **why)
 {
 	char dir[4096];
-	const char *why = "";
 	struct ls_buf b;
-	int inherited = sock_err;
 
-	int rc = ls_tree_dir(dir, sizeof(dir), &why);
+	int rc = ls_tree_dir(dir, sizeof(dir), why);
 	if (rc) {
-		sock_err = -rc;
-		if (inherited != sock_err)
-			ls_log("no control socket in the runtime directory %s: %s", dir, why);
-		return -1;
+		memcpy(path, dir, strnlen(dir, cap - 1));
+		path[strnlen(dir, cap - 1)] = '\0';
+		return rc;
 	}
-	char path[108];
-	ls_buf_init(&b, path, sizeof(path) - 1);
+	ls_buf_init(&b, path, cap - 1);
 	ls_buf_str(&b, dir);
 	ls_buf_ch(&b, '/');
 	ls_buf_u64(&b, (uint64_t)getpid());
 	ls_buf_str(&b, ".sock");
 	path[b.len] = '\0';
 	if (b.overflow) {
-		sock_err = ENAMETOOLONG;
-		if (inherited != sock_err)
-			ls_log("no control socket in the runtime directory %s: the path is too "
-			       "long for a Unix socket", dir);
-		return -1;
+		*why = "the path is too long for a Unix socket";
+		return -ENAMETOOLONG;
 	}
 	pthread_mutex_lock(&sock_lock);
 	int fd = exiting ? -ECANCELED : bind_unix(path);
 	if (fd >= 0)
 		ls_tree_socket_set(path);
 	pthread_mutex_unlock(&sock_lock);
-	if (fd < 0 && fd != -ECANCELED) {
+	if (fd < 0)
+		*why = ls_strerror(-fd);
+	return fd;
+}
+
+static int open_rundir(void)
+{
+	char path[108];
+	const char *why = "";
+	int inherited = sock_err, fd = -EPERM;
+
+	/* nginx and Apache workers drop to another user right after the
+	 * fork, maybe while this runs: then the directory of the new user
+	 * is the one to use, and a second try finds it. */
+	for (int tries = 0; tries < 3; tries++) {
+		uid_t uid = geteuid();
+		fd = try_rundir(path, sizeof(path), &why);
+		if (fd >= 0 || fd == -ECANCELED || geteuid() == uid)
+			break;
+	}
+	if (fd >= 0)
+		return fd;
+	if (fd != -ECANCELED) {
 		sock_err = -fd;
 		if (inherited != sock_err)
-			ls_log("no control socket %s: %s", path, ls_strerror(-fd));
+			ls_log("no control socket %s: %s", path, why);
 	}
-	return fd < 0 ? -1 : fd;
+	return -1;
 }
 
 void ls_control_exit(void)
@@ -665,8 +689,8 @@ int ls_control_start(enum ls_control_role role)
 	role_arg = role;
 	boot.msg[0] = '\0';
 	boot.rc = -ETIMEDOUT;
-	/* Only the first process waits for its thread: a child must not
-	 * slow down a fork that execs at once. */
+	/* Only the first process waits for its thread, to know its port: a
+	 * fork that execs at once must stay cheap. */
 	boot.waiting = role == LS_CONTROL_TOP && !sem_init(&boot.done, 0, 0);
 
 	/* The thread blocks every signal, so the host's handlers keep

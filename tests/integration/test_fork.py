@@ -64,26 +64,28 @@ finally:
     h.cleanup()
 
 # With LEAKSCOPE_FOLLOW_FORK=1 each child also opens a TCP port of its
-# own, and writes it to its per-pid port file, which goes when it exits:
-# short-lived children (pgbench -C, CGI) leave no stale port files.
+# own, and writes it to its per-pid port file, which goes when it exits
+# (exit or return from main): short-lived children (pgbench -C) leave no
+# stale port files.
+import subprocess
+from lslib import BUILD, LIB
+FORKER = os.path.join(BUILD, "tests", "victims", "forker")
 d = tempfile.mkdtemp(prefix="leakscope-fork.")
 pattern = os.path.join(d, "port.%p")
 try:
-    h = Host([VICTIM], env={"LEAKSCOPE_FOLLOW_FORK": "1", "LEAKSCOPE_PORT_FILE": pattern},
-             wait_port=False)
-    for _ in range(200):
-        if os.path.exists(pattern.replace("%p", str(h.proc.pid))):
-            break
-        time.sleep(0.02)
-    h.cmd("fork 3")
-    files = [f for f in os.listdir(os.path.dirname(pattern)) if f.startswith("port.")
-             and not f.endswith(str(h.proc.pid))]
-    t.ok(files == [], "with LEAKSCOPE_FOLLOW_FORK=1 the 3 children, one of which exec'd "
-         "/bin/true, left no port file behind when they exited (%s)" % files)
-    t.ok(os.path.exists(pattern.replace("%p", str(h.proc.pid))),
-         "the living parent's port file stays")
-    h.stop()
-    h.cleanup()
+    env = dict(os.environ, LD_PRELOAD=LIB, LEAKSCOPE_PORT="0", LEAKSCOPE_FOLLOW_FORK="1",
+               LEAKSCOPE_PORT_FILE=pattern)
+    p = subprocess.Popen([FORKER, "leak", "0", "3", "1"], env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t.ok(p.stdout.readline().strip() == "done", "3 children forked with FOLLOW_FORK exited")
+    files = sorted(f for f in os.listdir(d) if f != "port.%d" % p.pid)
+    t.ok(files == [], "they left no port file behind (%s)" % files)
+    t.ok(open(pattern.replace("%p", str(p.pid))).read().strip().isdigit(),
+         "the living parent's port file stays and names its port")
+    p.stdin.write("\n")
+    p.stdin.close()
+    p.wait(timeout=20)
+    t.ok(os.listdir(d) == [], "and the parent's goes when it returns from main")
 finally:
     shutil.rmtree(d, ignore_errors=True)
 t.done()
