@@ -283,9 +283,8 @@ jget() {
 # servers overwrite it to set a process title.
 proc_endpoints() {
 	inodes=""
-	for task in /proc/"$1"/task/*; do
-		[ "$(cat "$task/comm" 2>/dev/null)" = leakscope ] || continue
-		inodes="$inodes $(ls -l "$task/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p' | tr '\n' ' ')"
+	for comm in $(grep -lx leakscope /proc/"$1"/task/*/comm 2>/dev/null); do
+		inodes="$inodes $(ls -l "${comm%/comm}/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p' | tr '\n' ' ')"
 	done
 	[ -n "${inodes# }" ] || return 0
 	awk -v want=" $inodes " '

@@ -471,12 +471,13 @@ if os.getuid() == 0:
         kids = [int(x) for x in open("/proc/%d/task/%d/children" % (top.pid, top.pid)).read().split()]
         nob_m = [k for k in kids if os.stat("/proc/%d" % k).st_uid == 65534]
         root_m = [k for k in kids if k not in nob_m]
-        root_ws = [int(x) for m_ in root_m for x in
-                   open("/proc/%d/task/%d/children" % (m_, m_)).read().split()]
         end = time.time() + 15
-        while time.time() < end and not (
-                len(glob.glob(os.path.join(rdn, "*.sock"))) == 4 and
-                root_m and len(glob.glob(os.path.join(RD, "*.sock"))) >= 4):
+        while time.time() < end:
+            root_ws = [int(x) for m_ in root_m for x in
+                       open("/proc/%d/task/%d/children" % (m_, m_)).read().split()]
+            if (len(glob.glob(os.path.join(rdn, "*.sock"))) == 4 and len(root_ws) == 3 and
+                    all(os.path.exists(os.path.join(RD, "%d.sock" % p)) for p in root_m + root_ws)):
+                break
             time.sleep(0.05)
         nob = NOBODY_DIR
         nobenv = {"TMPDIR": nob, "XDG_RUNTIME_DIR": "", "LEAKSCOPE_RUNTIME_DIR": rdn}
