@@ -158,7 +158,8 @@ def merged(path):
 
 
 def counts(rep, fn):
-    return sum_field(leaks_at(rep, fn), "count"), sum_field(leaks_at(rep, fn), "est_count")
+    lk = leaks_at(rep, fn, module=PREFORK)
+    return sum_field(lk, "count"), sum_field(lk, "est_count")
 
 
 def ps_json():
@@ -348,6 +349,13 @@ try:
     t.ok(within(c, truth, N) and e == c * N,
          "merged: worker_leak %d sampled, %d estimated, truth %d: within 5 sigma (%s)"
          % (c, e, truth, how))
+    if how.startswith("merged"):
+        lk = leaks_at(rep, "worker_leak", module=PREFORK)
+        pids = sorted(p for x in lk for p in x.get("pids", []))
+        t.ok(rep.get("processes") == 7 and sum(x.get("processes", 0) for x in lk) == 5 and
+             pids == sorted([gone1, ws[1], ws[2], w4, w5]),
+             "merged: the worker_leak stacks name the 5 workers that leaked, the 2 exited "
+             "ones included (%s)" % pids)
     c, e = counts(rep, "master_leak")
     t.ok(within(c, 1000, N), "merged: master_leak %d sampled of 1000 (1/%d)" % (c, N))
     rc, procs, err = ps_json()
