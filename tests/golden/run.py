@@ -508,7 +508,7 @@ def test_special_files():
 
 def test_usage():
     cases = [["--format", "xml", inl_path], ["--top", "0", inl_path], ["--top", "x", inl_path], [],
-             [inl_path, inl_path], ["--report", inl_path], ["--report", inl_path, "0xZZ"],
+             ["-", inl_path, "-"], ["--report", inl_path], ["--report", inl_path, "0xZZ"],
              ["--sysroot", "/nonexistent-dir", inl_path]]
     bad = []
     for args in cases:
