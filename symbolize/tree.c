@@ -104,7 +104,7 @@ int ls_tree_read(struct ls_view *v, FILE *in, const char *name, bool tree_ok)
 	err = ls_lines_next(&rd);
 	if (err == 0) {
 		rd.lineno = 1;
-		err = ls_lines_bad(&rd, tree_ok ? "empty input (neither a report nor a tree report)" : "empty report");
+		err = ls_lines_bad(&rd, "empty report");
 	}
 	if (err < 0)
 		goto out;

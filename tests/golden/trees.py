@@ -28,54 +28,19 @@ import tempfile
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import TR, TR_ASAN, check, not_ok, ok, translate  # noqa: E402
 from readers import PPROF, folded_tree, parse_html, pprof, pprof_raw, pprof_top, svg_frames  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
-TR = os.environ.get("LEAKSCOPE_TRANSLATE", os.path.join(BUILD, "leakscope-translate"))
-TR_ASAN = os.path.join(BUILD, "symbolize", "asan", "leakscope-translate")
 LIB = os.path.join(BUILD, "libleakscope.so")
 VICTIM = os.path.join(BUILD, "tests", "victims", "victim")
 OTHER = os.path.join(BUILD, "golden", "victim-o2")
 PROTO = os.path.join(ROOT, "symbolize", "pprof", "profile.proto")
 TMP = tempfile.mkdtemp(prefix="ls-trees.")
 
-failures = 0
-
-
-def ok(name):
-    print("ok - " + name)
-
-
-def not_ok(name, why):
-    global failures
-    failures += 1
-    print("not ok - " + name)
-    for line in str(why).rstrip("\n").split("\n")[:60]:
-        print("#   " + line)
-
-
-def check(name, why):
-    if why:
-        not_ok(name, "\n".join(why) if isinstance(why, list) else why)
-    else:
-        ok(name)
-
-
-def save(name, data):
-    path = os.path.join(TMP, name)
-    with open(path, "wb" if isinstance(data, bytes) else "w") as f:
-        f.write(data)
-    return path
-
-
-SAN_ENV = dict(os.environ, ASAN_OPTIONS="exitcode=86:detect_leaks=1", UBSAN_OPTIONS="exitcode=87:print_stacktrace=1")
-
-
-def translate(args, tr=TR, stdin=None, timeout=120):
-    p = subprocess.run([tr] + args, input=stdin, capture_output=True, timeout=timeout,
-                       env=SAN_ENV if tr == TR_ASAN else None)
-    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+save = tap.saver(TMP)
 
 
 def translate_json(args):
@@ -595,7 +560,7 @@ def main():
                 not_ok(test.__name__, "%s: %s" % (type(e).__name__, e))
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
-    return 1 if failures else 0
+    return 1 if tap.failures else 0
 
 
 if __name__ == "__main__":
