@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # symbolize/: the offline translator, build/leakscope-translate.
 
-TRANSLATE_SRCS := main lines report tree merge maps module symtab dwarf sym output summary fold flame html util
+TRANSLATE_SRCS := main lines report tree view maps module symtab dwarf sym output summary fold flame html util
 TRANSLATE_OBJS := $(TRANSLATE_SRCS:%=$(BUILD)/symbolize/%.o)
 # libiberty (libiberty-dev, static only: libiberty.a, built as PIC) for
 # cplus_demangle, which demangles C++, Rust legacy and Rust v0 names.

@@ -359,6 +359,17 @@ struct ls_tree {
 	size_t nerror;
 };
 
+struct ls_view;
+
+/* Reads one operand from in: a report or, when tree_ok, a tree report,
+ * whose reports are appended to v->proc and header to v->tree; nothing
+ * may follow it. On a truncated or garbled line, prints "NAME:LINE:
+ * reason" and returns -EINVAL; -ENOMEM or -EIO on other failures (also
+ * reported). On error v keeps what was read, for ls_view_free. */
+int ls_tree_read(struct ls_view *v, FILE *in, const char *name, bool tree_ok);
+
+/* ------------------------------------------------------------------ view.c */
+
 /* One process of the input: its report and the symbolizer over its maps. */
 struct ls_proc {
 	struct ls_report r;
@@ -372,24 +383,15 @@ struct ls_view {
 	size_t nproc;
 	struct ls_tree *tree; /* every tree report read */
 	size_t ntree;
-	bool merged;          /* leaks merged across processes (merge.c) */
+	bool merged;          /* leaks merged across processes (ls_view_finish) */
 	struct ls_report *r;  /* what is shown: proc[0].r, or the merged leaks
 				 (leaks and total_est_bytes only: no header, no maps) */
 	struct ls_report merge;
 };
 
-/* Reads one operand from in: a report or, when tree_ok, a tree report,
- * whose reports are appended to v->proc and header to v->tree; nothing
- * may follow it. On a truncated or garbled line, prints "NAME:LINE:
- * reason" and returns -EINVAL; -ENOMEM or -EIO on other failures (also
- * reported). On error v keeps what was read, for ls_view_free. */
-int ls_tree_read(struct ls_view *v, FILE *in, const char *name, bool tree_ok);
-
 /* Appends an empty process to v; returns its report, valid until the next
  * call, or NULL when out of memory. */
 struct ls_report *ls_view_add(struct ls_view *v);
-
-/* ----------------------------------------------------------------- merge.c */
 
 /* Indexes every process's maps, gives each its symbolizer over the
  * modules of s, and, when merge, merges the leaks of all processes into

@@ -13,13 +13,6 @@ static const struct ls_hdr_key tree_keys[] = {
 	{ "exit_reports_dropped", LS_HDR_INT }, { "unreachable", LS_HDR_INT },
 };
 
-struct ls_report *ls_view_add(struct ls_view *v)
-{
-	struct ls_proc *p = ls_util_push((void **)&v->proc, &v->nproc, sizeof(*p));
-
-	return p != NULL ? &p->r : NULL;
-}
-
 /* Reads the next line of a tree report, of which done reports of want
  * have been read (want: UINT64_MAX while in its header); the end of the
  * input there means the tree report was cut. Returns 1, or a negative

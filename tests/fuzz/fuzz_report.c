@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/fuzz/fuzz_report.c: fuzz target for the translator's readers of
  * reports and tree reports (symbolize/lines.c, report.c, tree.c), the
- * maps index and the merge of processes (merge.c). Any input must be
+ * maps index and the merge of processes (view.c). Any input must be
  * either accepted or refused with an error; never a crash, a leak or an
  * out-of-bounds access. Symbolization is left out: it opens the files a
  * report names, which a fuzzer must not steer. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* merge.c: the view the writers show: one report's leaks, or the leaks of many processes merged by code (module and file offset). */
+/* view.c: what the writers show: one report's leaks, or the leaks of many processes merged by code (module and file offset). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +105,7 @@ static int by_est_bytes(const void *a, const void *b, void *arg)
 
 /* Merges the leaks of every process of v into v->merge. Returns 0 or
  * -ENOMEM. */
-static int merge(struct ls_view *v)
+static int merge_leaks(struct ls_view *v)
 {
 	struct ls_report *m = &v->merge;
 	struct ls_strtab kinds = { 0 };
@@ -166,19 +166,27 @@ out:
 
 /* ------------------------------------------------------------------ view */
 
-int ls_view_finish(struct ls_view *v, struct ls_modset *s, bool merged)
+struct ls_report *ls_view_add(struct ls_view *v)
+{
+	struct ls_proc *p = ls_util_push((void **)&v->proc, &v->nproc, sizeof(*p));
+
+	return p != NULL ? &p->r : NULL;
+}
+
+int ls_view_finish(struct ls_view *v, struct ls_modset *s, bool merge)
 {
 	for (size_t p = 0; p < v->nproc; p++) {
 		if (ls_maps_index(&v->proc[p].r) != 0 || (v->proc[p].sym = ls_sym_new(&v->proc[p].r, s)) == NULL)
 			return -ENOMEM;
 	}
-	v->merged = merged;
-	if (!merged) {
+	/* one report is shown as it is; anything else is merged, even nothing */
+	v->merged = merge || v->nproc != 1;
+	if (!v->merged) {
 		v->r = &v->proc[0].r;
 		return 0;
 	}
 	v->r = &v->merge;
-	return merge(v);
+	return merge_leaks(v);
 }
 
 /* ------------------------------------------------------------- queries */
