@@ -8,30 +8,62 @@
 
 /* ------------------------------------------------------------------ merge */
 
-/* Appends to key the identity of address a of leak l's stack (index i) in
- * process p: the module (build ID, else path) and the file offset of the
- * map holding it, so that the same code at another address in another
- * process gives the same key; an address outside every map is only ever
- * itself in its own process. Returns 0 or -ENOMEM. */
-static int frame_key(struct ls_buf *key, const struct ls_report *r, size_t proc, uint64_t a, size_t i)
-{
-	/* found the way ls_sym_lookup finds it: a return address at a - 1 */
-	const struct ls_map *m = ls_maps_find(r, i > 0 ? a - 1 : a);
+/* The state of one merge: the kinds of leaks seen and the modules. */
+struct merger {
+	struct ls_strtab kinds;   /* a leak's key (leak_key) -> merged leak index */
+	struct ls_strtab modules; /* "b" BUILD_ID or "p" PATH -> module id */
+	uint32_t *module_of;      /* the module id of each map of the current
+				     process, UINT32_MAX until first needed */
+	struct ls_buf key, ident;
+};
 
-	if (m == NULL)
-		return ls_buf_printf(key, "u%zu:%llx;", proc, (unsigned long long)a);
-	if (m->build_id_len == 0) {
-		/* the path's length first: any byte may follow in a path */
-		if (ls_buf_printf(key, "p%zu:%s", strlen(m->path), m->path) != 0)
-			return -ENOMEM;
-	} else {
-		if (ls_buf_printf(key, "b") != 0)
-			return -ENOMEM;
-		for (size_t j = 0; j < m->build_id_len; j++)
-			if (ls_buf_printf(key, "%02x", m->build_id[j]) != 0)
-				return -ENOMEM;
+/* Stores in *id the module id of map m (index i of the current process):
+ * the same for every map of one file, by build ID, else by path. Returns
+ * 0 or -ENOMEM. */
+static int module_id(struct merger *mg, const struct ls_map *m, size_t i, uint32_t *id)
+{
+	if (mg->module_of[i] != UINT32_MAX) {
+		*id = mg->module_of[i];
+		return 0;
 	}
-	return ls_buf_printf(key, ":%llx;", (unsigned long long)(a - m->start + m->offset));
+	mg->ident.len = 0;
+	if (m->build_id_len == 0 && ls_buf_printf(&mg->ident, "p%s", m->path) != 0)
+		return -ENOMEM;
+	for (size_t j = 0; j < m->build_id_len; j++)
+		if (ls_buf_printf(&mg->ident, j ? "%02x" : "b%02x", m->build_id[j]) != 0)
+			return -ENOMEM;
+	if (ls_strtab_intern(&mg->modules, mg->ident.s, id) != 0)
+		return -ENOMEM;
+	mg->module_of[i] = *id;
+	return 0;
+}
+
+/* Makes mg->key the key of leak l of process proc (report r): its via
+ * and, per address, the module and file offset of the map holding it, so
+ * that the same code at other addresses in another process gives the
+ * same key; an address outside every map is only ever itself in its own
+ * process. Returns 0 or -ENOMEM. */
+static int leak_key(struct merger *mg, const struct ls_report *r, size_t proc, const struct ls_leak *l)
+{
+	mg->key.len = 0;
+	if (ls_buf_printf(&mg->key, "%s|", l->via != NULL ? l->via : "") != 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->naddr; i++) {
+		uint64_t a = l->addr[i];
+		/* found the way ls_sym_lookup finds it: a return address at a - 1 */
+		const struct ls_map *m = ls_maps_find(r, i > 0 ? a - 1 : a);
+		uint32_t id;
+
+		if (m == NULL) {
+			if (ls_buf_printf(&mg->key, "u%zx:%llx;", proc, (unsigned long long)a) != 0)
+				return -ENOMEM;
+			continue;
+		}
+		if (module_id(mg, m, (size_t)(m - r->map), &id) != 0 ||
+		    ls_buf_printf(&mg->key, "%x:%llx;", id, (unsigned long long)(a - m->start + m->offset)) != 0)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 /* Makes merged leak d, the first of its kind, from leak l of process proc.
@@ -108,8 +140,7 @@ static int by_est_bytes(const void *a, const void *b, void *arg)
 static int merge_leaks(struct ls_view *v)
 {
 	struct ls_report *m = &v->merge;
-	struct ls_strtab kinds = { 0 };
-	struct ls_buf key = { 0 };
+	struct merger mg = { 0 };
 	struct ls_leak *sorted = NULL;
 	size_t *order = NULL;
 	int err = -ENOMEM;
@@ -117,18 +148,16 @@ static int merge_leaks(struct ls_view *v)
 	for (size_t p = 0; p < v->nproc; p++) {
 		const struct ls_report *r = &v->proc[p].r;
 
+		free(mg.module_of);
+		if ((mg.module_of = malloc((r->nmap ? r->nmap : 1) * sizeof(*mg.module_of))) == NULL)
+			goto out;
+		memset(mg.module_of, 0xff, r->nmap * sizeof(*mg.module_of));
 		ls_util_add_sat(&m->total_est_bytes, r->total_est_bytes);
 		for (size_t i = 0; i < r->nleak; i++) {
 			const struct ls_leak *l = &r->leak[i];
 			uint32_t id;
 
-			key.len = 0;
-			if (ls_buf_printf(&key, "%s|", l->via != NULL ? l->via : "") != 0)
-				goto out;
-			for (size_t k = 0; k < l->naddr; k++)
-				if (frame_key(&key, r, p, l->addr[k], k) != 0)
-					goto out;
-			if (ls_strtab_intern(&kinds, key.s, &id) != 0)
+			if (leak_key(&mg, r, p, l) != 0 || ls_strtab_intern(&mg.kinds, mg.key.s, &id) != 0)
 				goto out;
 			if (id < m->nleak) {
 				if (add_to_kind(&m->leak[id], l, p) != 0)
@@ -159,8 +188,11 @@ static int merge_leaks(struct ls_view *v)
 out:
 	free(order);
 	free(sorted);
-	ls_buf_free(&key);
-	ls_strtab_free(&kinds);
+	free(mg.module_of);
+	ls_buf_free(&mg.key);
+	ls_buf_free(&mg.ident);
+	ls_strtab_free(&mg.kinds);
+	ls_strtab_free(&mg.modules);
 	return err;
 }
 
