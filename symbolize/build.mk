@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # symbolize/: the offline translator, build/leakscope-translate.
 
-TRANSLATE_SRCS := main report maps module symtab dwarf sym output fold flame html util
+TRANSLATE_SRCS := main lines report tree view maps module symtab dwarf sym output summary fold flame html util
 TRANSLATE_OBJS := $(TRANSLATE_SRCS:%=$(BUILD)/symbolize/%.o)
 # libiberty (libiberty-dev, static only: libiberty.a, built as PIC) for
 # cplus_demangle, which demangles C++, Rust legacy and Rust v0 names.
@@ -112,3 +112,13 @@ $(TRANSLATE_ASAN): $(TRANSLATE_SRCS:%=symbolize/%.c) symbolize/pprof/pprof.c sym
 
 tests: $(BUILD)/tools/pprof $(TRANSLATE_ASAN)
 TESTS += "python3 tests/golden/formats.py"
+
+# Tree reports and merging (tests/golden/trees.py): reports of the test
+# victim from several processes, and of the same source built at -O2,
+# another executable (another build ID) whose functions have the same names.
+$(GOLDEN)/victim-o2: tests/victims/victim.c | $(BUILD)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -g -O2 -fno-omit-frame-pointer -fno-inline -Wall -Wextra -pthread -o $@ $< -ldl
+
+tests: $(GOLDEN)/victim-o2
+TESTS += "python3 tests/golden/trees.py"

@@ -21,11 +21,6 @@
 
 /* ------------------------------------------------------------------ the tree */
 
-static void add_sat(uint64_t *a, uint64_t b)
-{
-	*a = *a > UINT64_MAX - b ? UINT64_MAX : *a + b;
-}
-
 /* Finds or makes the node called name under parent; *created tells which.
  * Returns its index in *out; 0 or -ENOMEM. */
 static int child(struct ls_flame *fl, uint32_t parent, const char *name, uint32_t *out, bool *created)
@@ -72,8 +67,8 @@ static int add_leak(struct ls_flame *fl, const struct ls_stack *st, const struct
 	uint32_t at = 0;
 	bool created;
 
-	add_sat(&nd->bytes, l->est_bytes);
-	add_sat(&nd->count, l->est_count);
+	ls_util_add_sat(&nd->bytes, l->est_bytes);
+	ls_util_add_sat(&nd->count, l->est_count);
 	nd->w += (double)l->est_bytes;
 	if (st->skip == st->n) {
 		/* nothing left but allocator frames: still part of the total */
@@ -81,8 +76,8 @@ static int add_leak(struct ls_flame *fl, const struct ls_stack *st, const struct
 			return -ENOMEM;
 		nd = &fl->node[at];
 		nd->unknown = true;
-		add_sat(&nd->bytes, l->est_bytes);
-		add_sat(&nd->count, l->est_count);
+		ls_util_add_sat(&nd->bytes, l->est_bytes);
+		ls_util_add_sat(&nd->count, l->est_count);
 		nd->w += (double)l->est_bytes;
 		return 0;
 	}
@@ -102,8 +97,8 @@ static int add_leak(struct ls_flame *fl, const struct ls_stack *st, const struct
 			   (nd->file == NULL || v->f->file == NULL || strcmp(nd->file, v->f->file) != 0))) {
 			nd->mixed = true;
 		}
-		add_sat(&nd->bytes, l->est_bytes);
-		add_sat(&nd->count, l->est_count);
+		ls_util_add_sat(&nd->bytes, l->est_bytes);
+		ls_util_add_sat(&nd->count, l->est_count);
 		nd->w += (double)l->est_bytes;
 	}
 	return 0;
@@ -163,8 +158,9 @@ static int layout(struct ls_flame *fl)
 	return 0;
 }
 
-int ls_flame_build(struct ls_flame *fl, struct ls_report *r, struct ls_sym *y, size_t top)
+int ls_flame_build(struct ls_flame *fl, const struct ls_view *v, size_t top)
 {
+	const struct ls_report *r = v->r;
 	struct ls_stack st = { 0 };
 	struct ls_buf scratch = { 0 };
 	size_t n = top > 0 && top < r->nleak ? top : r->nleak;
@@ -181,7 +177,7 @@ int ls_flame_build(struct ls_flame *fl, struct ls_report *r, struct ls_sym *y, s
 	fl->node[0].name = fl->names.str[root];
 	fl->n = 1;
 	for (size_t i = 0; i < n; i++) {
-		if ((err = ls_output_expand(&st, y, &r->leak[i])) != 0 ||
+		if ((err = ls_output_expand(&st, ls_view_sym(v, &r->leak[i]), &r->leak[i])) != 0 ||
 		    (err = add_leak(fl, &st, &r->leak[i], &scratch)) != 0)
 			goto out;
 	}
@@ -308,7 +304,7 @@ static const char flame_css[] =
 	"#ls-flame text{pointer-events:none;fill:#000}"
 	"#ls-flame #ls-reset{pointer-events:auto;cursor:pointer;fill:#0645ad}";
 
-int ls_flame_svg(FILE *out, const struct ls_flame *fl, const struct ls_report *r, bool standalone)
+int ls_flame_svg(FILE *out, const struct ls_flame *fl, const struct ls_view *v, bool standalone)
 {
 	uint32_t *order = malloc(fl->n * sizeof(*order)), *shown = malloc(fl->n * sizeof(*shown)), depth = 0;
 	struct ls_buf scratch = { 0 };
@@ -320,7 +316,7 @@ int ls_flame_svg(FILE *out, const struct ls_flame *fl, const struct ls_report *r
 
 	if (mem == NULL)
 		goto out;
-	ls_output_summary(mem, r);
+	ls_output_summary(mem, v);
 	if (fclose(mem) != 0 || order == NULL || shown == NULL || (n = draw_order(fl, order, &depth)) == 0)
 		goto out;
 	top = standalone ? TOP : TOP_INLINE;
@@ -417,13 +413,13 @@ void ls_flame_script(FILE *out)
 	fputs(flame_js, out);
 }
 
-int ls_flame_write(FILE *out, struct ls_report *r, struct ls_sym *y, size_t top)
+int ls_flame_write(FILE *out, const struct ls_view *v, size_t top)
 {
 	struct ls_flame fl;
-	int err = ls_flame_build(&fl, r, y, top);
+	int err = ls_flame_build(&fl, v, top);
 
 	if (err == 0)
-		err = ls_flame_svg(out, &fl, r, true);
+		err = ls_flame_svg(out, &fl, v, true);
 	ls_flame_free(&fl);
 	if (err == 0 && (fflush(out) != 0 || ferror(out)))
 		err = -EIO;

@@ -80,9 +80,10 @@ static void markup_lines(FILE *out, char *text)
 }
 
 /* Writes one table row for leak i; frames is its text-output frame lines. */
-static void row(FILE *out, const struct ls_report *r, size_t i, const struct ls_leak *l, char *frames,
+static void row(FILE *out, const struct ls_view *v, size_t i, const struct ls_leak *l, char *frames,
 		const char *via)
 {
+	const struct ls_report *r = v->r;
 	double share = r->total_est_bytes ? 100.0 * (double)l->est_bytes / (double)r->total_est_bytes : 0.0;
 	char *top = frames, *nl = strchr(frames, '\n');
 
@@ -121,11 +122,15 @@ static void row(FILE *out, const struct ls_report *r, size_t i, const struct ls_
 	ls_output_markup(out, via != NULL ? via : "");
 	fputs("\">", out);
 	ls_output_markup(out, via != NULL ? via : "");
-	fputs("</td></tr>\n", out);
+	fputs("</td>", out);
+	if (v->nproc > 1)
+		fprintf(out, "<td class=\"n\" data-v=\"%zu\">%zu</td>", ls_view_nprocs(l), ls_view_nprocs(l));
+	fputs("</tr>\n", out);
 }
 
-int ls_html_write(FILE *out, struct ls_report *r, struct ls_sym *y, size_t top)
+int ls_html_write(FILE *out, const struct ls_view *v, size_t top)
 {
+	const struct ls_report *r = v->r;
 	size_t n = top > 0 && top < r->nleak ? top : r->nleak;
 	struct ls_stack st = { 0 };
 	struct ls_buf scratch = { 0 };
@@ -136,12 +141,12 @@ int ls_html_write(FILE *out, struct ls_report *r, struct ls_sym *y, size_t top)
 	bool nomem = false;
 	int err;
 
-	if ((err = ls_flame_build(&fl, r, y, top)) != 0)
+	if ((err = ls_flame_build(&fl, v, top)) != 0)
 		goto out;
 	err = -ENOMEM;
 	if ((mem = open_memstream(&text, &len)) == NULL)
 		goto out;
-	ls_output_summary(mem, r);
+	ls_output_summary(mem, v);
 	if (fclose(mem) != 0)
 		goto out;
 	fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -151,10 +156,23 @@ int ls_html_write(FILE *out, struct ls_report *r, struct ls_sym *y, size_t top)
 	fprintf(out, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>leakscope report</h1>\n<p class=\"sum\">",
 		page_css);
 	ls_output_markup(out, text);
-	fputs("</p>\n<h2>Leaked bytes by stack</h2>\n"
+	fputs("</p>\n", out);
+	if (v->merged) {
+		free(text);
+		text = NULL;
+		if ((mem = open_memstream(&text, &len)) == NULL)
+			goto out;
+		ls_output_processes(mem, v);
+		if (fclose(mem) != 0)
+			goto out;
+		fputs("<pre class=\"sum\">", out);
+		markup_lines(out, text);
+		fputs("</pre>\n", out);
+	}
+	fputs("<h2>Leaked bytes by stack</h2>\n"
 	      "<p class=\"hint\">Hover a frame for its file, line and bytes; click it to zoom in.</p>\n",
 	      out);
-	if ((err = ls_flame_svg(out, &fl, r, false)) != 0)
+	if ((err = ls_flame_svg(out, &fl, v, false)) != 0)
 		goto out;
 	fprintf(out, "<h2>Leaks (%zu of %zu)</h2>\n<p class=\"hint\">Click a column header to sort; "
 		     "click a top frame for the whole stack.</p>\n<table id=\"ls-leaks\">\n<thead><tr>",
@@ -162,6 +180,9 @@ int ls_html_write(FILE *out, struct ls_report *r, struct ls_sym *y, size_t top)
 	for (size_t k = 0; k < sizeof(columns) / sizeof(columns[0]); k++)
 		fprintf(out, "<th data-t=\"%s\"%s>%s</th>", columns[k].num ? "n" : "s", k == 0 ? " data-s=\"a\"" : "",
 			columns[k].label);
+	/* after the others, so that #sort=K names the same column either way */
+	if (v->nproc > 1)
+		fputs("<th data-t=\"n\">processes</th>", out);
 	fputs("</tr></thead>\n<tbody>\n", out);
 	for (size_t i = 0; i < n; i++) {
 		const struct ls_leak *l = &r->leak[i];
@@ -169,7 +190,7 @@ int ls_html_write(FILE *out, struct ls_report *r, struct ls_sym *y, size_t top)
 
 		free(text);
 		text = NULL;
-		if ((err = ls_output_expand(&st, y, l)) != 0)
+		if ((err = ls_output_expand(&st, ls_view_sym(v, l), l)) != 0)
 			goto out;
 		err = -ENOMEM;
 		if ((mem = open_memstream(&text, &len)) == NULL)
@@ -180,7 +201,7 @@ int ls_html_write(FILE *out, struct ls_report *r, struct ls_sym *y, size_t top)
 		via = ls_output_via(&st, l, &scratch, &nomem);
 		if (nomem)
 			goto out;
-		row(out, r, i, l, text, via);
+		row(out, v, i, l, text, via);
 	}
 	fputs("</tbody>\n</table>\n<script>\n", out);
 	ls_flame_script(out);

@@ -15,8 +15,13 @@
 
 static const char usage[] =
 	"usage: " LS_PROG " [OPTIONS] REPORT             translate a report (- for stdin)\n"
+	"       " LS_PROG " [OPTIONS] REPORT REPORT...   merge reports and tree reports into one\n"
 	"       " LS_PROG " [OPTIONS] --report REPORT 0xADDR...  one stack, with REPORT's maps\n"
 	"       " LS_PROG " [OPTIONS] --pid PID 0xADDR...        one stack, with a live process's maps\n"
+	"\n"
+	"A tree report (leakscope report --tree), or several operands, are merged:\n"
+	"the same stack of code (module and file offset) in several processes is one\n"
+	"leak, its counts summed, with the number of processes that had it.\n"
 	"\n"
 	"  --format FORMAT            output format (default text):\n"
 	"                             text    the leaks, one frame a line\n"
@@ -120,8 +125,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	}
 	if (o->report != NULL && o->pid != NULL)
 		return ls_util_msg("--report and --pid exclude each other"), -1;
-	if (o->bare ? optind >= argc : optind != argc - 1)
-		return ls_util_msg(o->bare ? "give at least one address" : "give one REPORT (or - for stdin)"), -1;
+	if (optind >= argc)
+		return ls_util_msg(o->bare ? "give at least one address" : "give a REPORT (or - for stdin)"), -1;
+	for (int i = optind, stdin_seen = 0; !o->bare && i < argc; i++)
+		if (strcmp(argv[i], "-") == 0 && stdin_seen++)
+			return ls_util_msg("- (stdin) may be given once"), -1;
 	if (o->bare && o->top > 0)
 		return ls_util_msg("--top applies to whole reports only"), -1;
 	if (o->bare && o->fmt > LS_FMT_FOLDED)
@@ -131,23 +139,24 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return optind;
 }
 
-/* Writes the whole report in o's format. Returns 0, -ENOMEM or -EIO. */
-static int write_report(struct ls_report *r, struct ls_sym *y, const struct opts *o)
+/* Writes the whole view in o's format. Returns 0, -ENOMEM or -EIO. */
+static int write_report(const struct ls_view *v, const struct opts *o)
 {
 	switch (o->fmt) {
 	case LS_FMT_PPROF:
-		return ls_pprof_write(stdout, r, y, (size_t)o->top);
+		return ls_pprof_write(stdout, v, (size_t)o->top);
 	case LS_FMT_SVG:
-		return ls_flame_write(stdout, r, y, (size_t)o->top);
+		return ls_flame_write(stdout, v, (size_t)o->top);
 	case LS_FMT_HTML:
-		return ls_html_write(stdout, r, y, (size_t)o->top);
+		return ls_html_write(stdout, v, (size_t)o->top);
 	default:
-		return ls_output_report(stdout, r, y, o->fmt, (size_t)o->top);
+		return ls_output_report(stdout, v, o->fmt, (size_t)o->top);
 	}
 }
 
-/* Reads the report at path ("-": stdin). Returns 0 or -errno (reported). */
-static int read_report(struct ls_report *r, const char *path)
+/* Reads the report or tree report at path ("-": stdin) into v; tree
+ * reports only when tree_ok. Returns 0 or -errno (reported). */
+static int read_operand(struct ls_view *v, const char *path, bool tree_ok)
 {
 	FILE *f = stdin;
 	int err;
@@ -160,7 +169,7 @@ static int read_report(struct ls_report *r, const char *path)
 			return err;
 		}
 	}
-	err = ls_report_read(r, f, strcmp(path, "-") == 0 ? "<stdin>" : path);
+	err = ls_tree_read(v, f, strcmp(path, "-") == 0 ? "<stdin>" : path, tree_ok);
 	if (f != stdin)
 		fclose(f);
 	return err;
@@ -170,9 +179,9 @@ int main(int argc, char **argv)
 {
 	static char outbuf[1 << 16];
 	struct opts o = { .fmt = LS_FMT_TEXT };
-	struct ls_report r = { 0 };
+	struct ls_view v = { 0 };
+	struct ls_report *r;
 	struct ls_modset s = { 0 };
-	struct ls_sym *y = NULL;
 	char *defdir = NULL;
 	int first, err, rc = 1;
 
@@ -188,16 +197,21 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 
-	if (o.pid != NULL)
-		err = ls_maps_read_pid(&r, o.pid);
-	else
-		err = read_report(&r, o.bare ? o.report : argv[first]);
+	if (o.pid != NULL) {
+		if ((r = ls_view_add(&v)) == NULL)
+			goto nomem;
+		err = ls_maps_read_pid(r, o.pid);
+	} else if (o.bare) {
+		err = read_operand(&v, o.report, false);
+	} else {
+		err = 0;
+		for (int i = first; i < argc && err == 0; i++)
+			err = read_operand(&v, argv[i], true);
+	}
 	if (err)
 		goto out;
-	if (o.bare && (err = ls_report_add_stack(&r, argv + first, (size_t)(argc - first))) != 0)
+	if (o.bare && (err = ls_report_add_stack(&v.proc[0].r, argv + first, (size_t)(argc - first))) != 0)
 		goto out;
-	if ((err = ls_maps_index(&r)) != 0)
-		goto nomem;
 
 	defdir = malloc(strlen(o.sysroot ? o.sysroot : "") + sizeof(DEFAULT_DEBUG_DIR));
 	if (defdir == NULL)
@@ -208,14 +222,14 @@ int main(int argc, char **argv)
 	s.sysroot = o.sysroot;
 	s.debug_dir = o.debug_dir;
 	s.ndebug_dir = o.ndebug_dir;
-	y = ls_sym_new(&r, &s);
-	if (y == NULL)
+	/* one report translates as it is; a tree report or several are merged */
+	if (ls_view_finish(&v, &s, !o.bare && (argc - first > 1 || v.ntree > 0)) != 0)
 		goto nomem;
 
 	if (o.bare)
-		err = ls_output_stack(stdout, &r, y, o.fmt);
+		err = ls_output_stack(stdout, &v.proc[0].r, v.proc[0].sym, o.fmt);
 	else
-		err = write_report(&r, y, &o);
+		err = write_report(&v, &o);
 	if (err == -ENOMEM)
 		goto nomem;
 	if (err) {
@@ -227,9 +241,8 @@ int main(int argc, char **argv)
 nomem:
 	ls_util_msg("out of memory");
 out:
-	ls_sym_free(y);
+	ls_view_free(&v);
 	ls_modset_free(&s);
 	free(defdir);
-	ls_report_free(&r);
 	return rc;
 }

@@ -208,7 +208,9 @@ static void json_frames(FILE *out, const struct ls_stack *st, const char *indent
 	fputs("]", out);
 }
 
-static void json_header(FILE *out, const struct ls_report *r)
+/* Writes r's header keys and its "maps" array as members of a JSON object,
+ * each line after indent; the caller ends the last line. */
+static void json_header(FILE *out, const struct ls_report *r, const char *indent)
 {
 	for (size_t i = 0; i < r->nhdr; i++) {
 		const struct ls_hdr *h = &r->hdr[i];
@@ -216,7 +218,7 @@ static void json_header(FILE *out, const struct ls_report *r)
 		/* "maps" becomes the array below; "leaks" is ours too. */
 		if (strcmp(h->key, "maps") == 0 || strcmp(h->key, "leaks") == 0)
 			continue;
-		fputs("  ", out);
+		fputs(indent, out);
 		json_str(out, h->key);
 		fputs(": ", out);
 		switch (h->kind) {
@@ -236,14 +238,14 @@ static void json_header(FILE *out, const struct ls_report *r)
 		}
 		fputs(",\n", out);
 	}
-	fputs("  \"maps\": [", out);
+	fprintf(out, "%s\"maps\": [", indent);
 	for (size_t i = 0; i < r->nmap; i++) {
 		const struct ls_map *m = &r->map[i];
 		char id[2 * LS_BUILD_ID_MAX + 1];
 
 		for (size_t j = 0; j < m->build_id_len; j++)
 			snprintf(id + 2 * j, 3, "%02x", m->build_id[j]);
-		fprintf(out, "%s\n    {\"start\": \"0x%llx\", \"end\": \"0x%llx\", \"perms\": ", i ? "," : "",
+		fprintf(out, "%s\n%s  {\"start\": \"0x%llx\", \"end\": \"0x%llx\", \"perms\": ", i ? "," : "", indent,
 			(unsigned long long)m->start, (unsigned long long)m->end);
 		json_str(out, m->perms);
 		fprintf(out, ", \"offset\": \"0x%llx\", \"build_id\": ", (unsigned long long)m->offset);
@@ -252,7 +254,70 @@ static void json_header(FILE *out, const struct ls_report *r)
 		json_str(out, m->path);
 		fputc('}', out);
 	}
-	fputs(r->nmap ? "\n  ],\n" : "],\n", out);
+	if (r->nmap)
+		fprintf(out, "\n%s", indent);
+	fputc(']', out);
+}
+
+/* ------------------------------------------------------------------ merged */
+
+/* The merged counterpart of the report header, for json. */
+static void json_merged_header(FILE *out, const struct ls_view *v)
+{
+	static const char *const tree_ints[] = { "exited", "exit_reports_dropped", "unreachable" };
+	static const char *const sums[] = { "sampled", "dropped" };
+	static const char *const pairs[] = { "live", "estimated" };
+	const struct ls_hdr *root = ls_view_root(v);
+	uint64_t a, b;
+	size_t nerror = 0;
+
+	fprintf(out, "  \"processes\": %zu,\n", v->nproc);
+	if (root != NULL)
+		fprintf(out, "  \"root\": %llu,\n", (unsigned long long)root->a);
+	for (size_t i = 0; i < sizeof(tree_ints) / sizeof(tree_ints[0]); i++)
+		if (ls_view_tree_sum(v, tree_ints[i], &a))
+			fprintf(out, "  \"%s\": %llu,\n", tree_ints[i], (unsigned long long)a);
+	for (size_t t = 0; t < v->ntree; t++) {
+		for (size_t i = 0; i < v->tree[t].nerror; i++) {
+			fputs(nerror++ ? ", " : "  \"error\": [", out);
+			json_str(out, v->tree[t].error[i]);
+		}
+	}
+	if (nerror)
+		fputs("],\n", out);
+	for (size_t i = 0; i < sizeof(sums) / sizeof(sums[0]); i++) {
+		ls_view_proc_sum(v, sums[i], &a, &b);
+		fprintf(out, "  \"%s\": %llu,\n", sums[i], (unsigned long long)a);
+	}
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		ls_view_proc_sum(v, pairs[i], &a, &b);
+		fprintf(out, "  \"%s\": {\"count\": %llu, \"bytes\": %llu},\n", pairs[i], (unsigned long long)a,
+			(unsigned long long)b);
+	}
+	fprintf(out, "  \"stacks\": %zu,\n  \"reports\": [", v->r->nleak);
+	for (size_t p = 0; p < v->nproc; p++) {
+		fputs(p ? ",\n    {\n" : "\n    {\n", out);
+		json_header(out, &v->proc[p].r, "      ");
+		fputs("\n    }", out);
+	}
+	fputs(v->nproc ? "\n  ]" : "]", out);
+}
+
+/* Writes the "processes" and "pids" members of merged leak l. */
+static void json_procs(FILE *out, const struct ls_view *v, const struct ls_leak *l)
+{
+	fprintf(out, ", \"processes\": %zu, \"pids\": [", ls_view_nprocs(l));
+	for (size_t i = 0; i < ls_view_nprocs(l); i++) {
+		const struct ls_hdr *h = ls_report_header(&v->proc[l->procs ? l->procs[i] : l->proc].r, "pid");
+
+		if (i)
+			fputs(", ", out);
+		if (h != NULL && h->kind == LS_HDR_INT)
+			fprintf(out, "%llu", (unsigned long long)h->a);
+		else
+			fputs("null", out);
+	}
+	fputc(']', out);
 }
 
 /* ------------------------------------------------------------------ markup */
@@ -339,37 +404,18 @@ void ls_output_frames(FILE *out, const struct ls_stack *st)
 		text_frame(out, i - st->skip, &st->v[i]);
 }
 
-void ls_output_summary(FILE *out, const struct ls_report *r)
-{
-	const struct ls_hdr *h;
-
-	fputs("leakscope report", out);
-	if ((h = ls_report_header(r, "pid")) != NULL)
-		fprintf(out, ": pid %s", h->value);
-	if ((h = ls_report_header(r, "exe")) != NULL)
-		fprintf(out, " (%s)", h->value);
-	if ((h = ls_report_header(r, "sampling")) != NULL)
-		fprintf(out, ", sampling 1 in %s", h->value);
-	if ((h = ls_report_header(r, "window_seconds")) != NULL)
-		fprintf(out, ", window %s s", h->value);
-	if ((h = ls_report_header(r, "window_open")) != NULL && strcmp(h->value, "yes") == 0)
-		fputs(" (still open)", out);
-	if ((h = ls_report_header(r, "min_age")) != NULL)
-		fprintf(out, ", min age %s s", h->value);
-	fprintf(out, ", %zu stacks, %llu bytes estimated", r->nleak, (unsigned long long)r->total_est_bytes);
-	if ((h = ls_report_header(r, "dropped")) != NULL && h->a > 0)
-		fprintf(out, ", %s samples dropped", h->value);
-}
-
-static void text_leak(FILE *out, const struct ls_report *r, size_t i, const struct ls_leak *l, const struct ls_stack *st,
+static void text_leak(FILE *out, const struct ls_view *v, size_t i, const struct ls_leak *l, const struct ls_stack *st,
 		      const char *via)
 {
+	const struct ls_report *r = v->r;
 	double share = r->total_est_bytes ? 100.0 * (double)l->est_bytes / (double)r->total_est_bytes : 0.0;
 
 	fprintf(out, "\nleak %zu: %llu allocations, %llu bytes estimated (%llu sampled, %llu bytes), %.1f%% of total, "
 		     "age %s-%s s",
 		i + 1, (unsigned long long)l->est_count, (unsigned long long)l->est_bytes,
 		(unsigned long long)l->count, (unsigned long long)l->bytes, share, l->min_age, l->max_age);
+	if (v->nproc > 1)
+		fprintf(out, ", in %zu process%s", ls_view_nprocs(l), ls_view_nprocs(l) == 1 ? "" : "es");
 	if (via != NULL)
 		fprintf(out, ", via %s", via);
 	fputc('\n', out);
@@ -392,8 +438,9 @@ static void folded(FILE *out, const struct ls_stack *st, uint64_t value)
 
 /* ------------------------------------------------------------------ drivers */
 
-int ls_output_report(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_format fmt, size_t top)
+int ls_output_report(FILE *out, const struct ls_view *v, enum ls_format fmt, size_t top)
 {
+	const struct ls_report *r = v->r;
 	struct ls_stack st = { 0 };
 	struct ls_buf scratch = { 0 };
 	size_t n = top > 0 && top < r->nleak ? top : r->nleak;
@@ -404,18 +451,22 @@ int ls_output_report(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_f
 		return -EINVAL;
 	if (fmt == LS_FMT_JSON) {
 		fputs("{\n", out);
-		json_header(out, r);
-		fputs("  \"leaks\": [", out);
+		if (v->merged)
+			json_merged_header(out, v);
+		else
+			json_header(out, r, "  ");
+		fputs(",\n  \"leaks\": [", out);
 	} else if (fmt == LS_FMT_TEXT) {
-		ls_output_summary(out, r);
+		ls_output_summary(out, v);
 		fputc('\n', out);
+		ls_output_processes(out, v);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct ls_leak *l = &r->leak[i];
 		const char *via;
 		bool nomem = false;
 
-		if ((err = ls_output_expand(&st, y, l)) != 0)
+		if ((err = ls_output_expand(&st, ls_view_sym(v, l), l)) != 0)
 			goto out;
 		via = ls_output_via(&st, l, &scratch, &nomem);
 		if (nomem) {
@@ -432,12 +483,14 @@ int ls_output_report(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_f
 			json_decimal(out, l->min_age);
 			fputs(", \"max_age\": ", out);
 			json_decimal(out, l->max_age);
+			if (v->merged)
+				json_procs(out, v, l);
 			fputs(",\n     ", out);
 			json_frames(out, &st, "      ", via);
 			fputs("}", out);
 			break;
 		case LS_FMT_TEXT:
-			text_leak(out, r, i, l, &st, via);
+			text_leak(out, v, i, l, &st, via);
 			break;
 		case LS_FMT_FOLDED:
 			folded(out, &st, l->est_bytes);

@@ -47,6 +47,7 @@ static int resolve(struct ls_sym *y, struct ls_loc *loc, uint64_t addr, bool ret
 	mod = ls_module_get(y->s, map);
 	if (mod == NULL)
 		return -ENOMEM;
+	loc->map = map;
 	loc->mod = mod;
 	loc->module = ls_module_path(mod);
 	switch (ls_module_status(mod)) {

@@ -28,6 +28,18 @@ bool ls_util_parse_hex(const char *s, size_t len, uint64_t *out);
 /* True when s[0..len) is DIGITS or DIGITS.DIGITS (at most 40 characters). */
 bool ls_util_is_decimal(const char *s, size_t len);
 
+/* Compares two decimals that ls_util_is_decimal accepted, by value:
+ * negative, 0 or positive, as strcmp. */
+int ls_util_decimal_cmp(const char *a, const char *b);
+
+/* *a += b, saturating at UINT64_MAX. */
+void ls_util_add_sat(uint64_t *a, uint64_t b);
+
+/* Appends a zeroed element of size bytes to the growing array *arr of *n
+ * elements (capacity: 0, then powers of two from 16). Returns the new
+ * element, or NULL when out of memory (then *arr and *n are unchanged). */
+void *ls_util_push(void **arr, size_t *n, size_t size);
+
 /* Parses lowercase or uppercase hex pairs into out (at most LS_BUILD_ID_MAX
  * bytes). True on success; *outlen gets the byte count. */
 bool ls_util_parse_build_id(const char *s, size_t len, uint8_t *out, size_t *outlen);
@@ -90,7 +102,7 @@ void ls_strtab_free(struct ls_strtab *t);
  * must stay valid for the whole run. Returns NULL only when out of memory. */
 const char *ls_util_demangle(struct ls_pmap *cache, struct ls_arena *a, const char *name);
 
-/* ---------------------------------------------------------------- report.c */
+/* ----------------------------------------------------------------- lines.c */
 
 enum ls_hdr_kind { LS_HDR_STRING, LS_HDR_INT, LS_HDR_DECIMAL, LS_HDR_PAIR };
 
@@ -99,6 +111,57 @@ struct ls_hdr {
 	enum ls_hdr_kind kind;
 	uint64_t a, b; /* the integer(s) of LS_HDR_INT and LS_HDR_PAIR */
 };
+
+/* A header key a format defines, and the kind of value it wants. */
+struct ls_hdr_key {
+	const char *key;
+	enum ls_hdr_kind kind;
+};
+
+/* The line reader of reports and tree reports: one input file, its
+ * current line and its number, for messages "NAME:LINE: reason". */
+struct ls_lines {
+	FILE *in;
+	const char *name;
+	char *buf; /* the current line, without its newline */
+	size_t cap, len;
+	unsigned long lineno;
+};
+
+/* Reads the next line into rd->buf. Returns 1 for a line, 0 at end of
+ * input, -EINVAL for a line that is truncated or holds control bytes,
+ * -EIO or -ENOMEM; every error is reported. */
+int ls_lines_next(struct ls_lines *rd);
+
+/* Prints "leakscope-translate: NAME:LINE: MESSAGE" for the current line;
+ * always returns -EINVAL. */
+int ls_lines_bad(const struct ls_lines *rd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* True when the current line begins with prefix. */
+bool ls_lines_starts(const struct ls_lines *rd, const char *prefix);
+
+/* True when the current line is "end: N WHAT" (N decimal); *n gets N. */
+bool ls_lines_end(const struct ls_lines *rd, const char *what, uint64_t *n);
+
+/* Parses the current line as a "key: value" header line and appends it to
+ * the array *hdr of *nhdr entries. A key of known (nknown entries) must
+ * have a value of its kind and may appear once; an unknown key keeps the
+ * kind its value looks like, and when it repeats, the first one stands.
+ * Returns 0, -EINVAL (reported) or -ENOMEM. */
+int ls_lines_header(struct ls_lines *rd, struct ls_hdr **hdr, size_t *nhdr, const struct ls_hdr_key *known,
+		    size_t nknown);
+
+/* Returns the entry for key among hdr[0..n), or NULL. */
+const struct ls_hdr *ls_hdr_find(const struct ls_hdr *hdr, size_t n, const char *key);
+
+/* Frees the header entries and the array. */
+void ls_hdr_free(struct ls_hdr *hdr, size_t n);
+
+void ls_lines_free(struct ls_lines *rd);
+
+/* ---------------------------------------------------------------- report.c */
+
+#define LS_REPORT_FORMAT "format: leakscope-report 1"
 
 struct ls_map {
 	uint64_t start, end, offset;
@@ -115,6 +178,10 @@ struct ls_leak {
 	char *via;               /* the hooked API (via=), or NULL */
 	uint64_t *addr;          /* innermost first */
 	size_t naddr;
+	size_t proc;             /* the process (ls_view.proc) whose maps translate it */
+	size_t *procs;           /* merged leaks: the processes that had it, in input order
+				    (procs[0] == proc); NULL in a report as read */
+	size_t nprocs;
 };
 
 struct ls_report {
@@ -129,11 +196,13 @@ struct ls_report {
 	uint64_t *max_end;        /* running maximum of end along by_start */
 };
 
-/* Reads a whole report from in. On a truncated or garbled line, prints
- * "NAME:LINE: reason" on stderr and returns -EINVAL; -ENOMEM or -EIO on
- * other failures (also reported). On error *r holds whatever was read and
- * must still be freed with ls_report_free. */
-int ls_report_read(struct ls_report *r, FILE *in, const char *name);
+/* Reads one report from rd, whose current line is the report's first (its
+ * format line), up to and including its end line; what follows is the
+ * caller's. On a truncated or garbled line, prints "NAME:LINE: reason" on
+ * stderr and returns -EINVAL; -ENOMEM or -EIO on other failures (also
+ * reported). On error *r holds whatever was read and must still be freed
+ * with ls_report_free. */
+int ls_report_parse(struct ls_report *r, struct ls_lines *rd);
 
 /* Appends one stack, from hex address arguments (with or without 0x), as a
  * leak with zero counts. Returns 0, -EINVAL (bad argument, reported) or
@@ -258,6 +327,7 @@ struct ls_loc {
 	uint64_t addr;
 	const char *module; /* NULL when unmapped */
 	const struct ls_module *mod;
+	const struct ls_map *map; /* the map holding the address looked up; NULL when unmapped */
 	uint64_t offset;    /* module ELF vaddr, else file offset */
 	bool has_offset;
 	bool ret;           /* a return address, looked up at addr - 1 */
@@ -276,6 +346,84 @@ struct ls_sym *ls_sym_new(struct ls_report *r, struct ls_modset *s);
 const struct ls_loc *ls_sym_lookup(struct ls_sym *y, uint64_t addr, bool ret);
 
 void ls_sym_free(struct ls_sym *y);
+
+/* ------------------------------------------------------------------ tree.c */
+
+#define LS_TREE_FORMAT "format: leakscope-tree 1"
+
+/* The header of one tree report (docs/process-trees.md, "Tree reports"). */
+struct ls_tree {
+	struct ls_hdr *hdr; /* root, processes, live, exited, ... in file order */
+	size_t nhdr;
+	char **error;       /* the values of its error: lines */
+	size_t nerror;
+};
+
+struct ls_view;
+
+/* Reads one operand from in: a report or, when tree_ok, a tree report,
+ * whose reports are appended to v->proc and header to v->tree; nothing
+ * may follow it. On a truncated or garbled line, prints "NAME:LINE:
+ * reason" and returns -EINVAL; -ENOMEM or -EIO on other failures (also
+ * reported). On error v keeps what was read, for ls_view_free. */
+int ls_tree_read(struct ls_view *v, FILE *in, const char *name, bool tree_ok);
+
+/* ------------------------------------------------------------------ view.c */
+
+/* One process of the input: its report and the symbolizer over its maps. */
+struct ls_proc {
+	struct ls_report r;
+	struct ls_sym *sym; /* made by ls_view_finish */
+};
+
+/* The input of one run, and what the writers show of it: the leaks of one
+ * report as they are, or the leaks of every process read, merged. */
+struct ls_view {
+	struct ls_proc *proc; /* every report read, in input order */
+	size_t nproc;
+	struct ls_tree *tree; /* every tree report read */
+	size_t ntree;
+	bool merged;          /* leaks merged across processes (ls_view_finish) */
+	struct ls_report *r;  /* what is shown: proc[0].r, or the merged leaks
+				 (leaks and total_est_bytes only: no header, no maps) */
+	struct ls_report merge;
+};
+
+/* Appends an empty process to v; returns its report, valid until the next
+ * call, or NULL when out of memory. */
+struct ls_report *ls_view_add(struct ls_view *v);
+
+/* Indexes every process's maps, gives each its symbolizer over the
+ * modules of s, and, when merge, merges the leaks of all processes into
+ * v->merge (docs/process-trees.md): one leak per via and sequence of code
+ * (module and file offset), sorted by estimated bytes. v->r is then what
+ * the writers show. Returns 0 or -ENOMEM. */
+int ls_view_finish(struct ls_view *v, struct ls_modset *s, bool merge);
+
+/* The symbolizer for leak l of v: its process's. */
+static inline struct ls_sym *ls_view_sym(const struct ls_view *v, const struct ls_leak *l)
+{
+	return v->proc[l->proc].sym;
+}
+
+/* The number of processes that had leak l (1 for a leak of one report). */
+static inline size_t ls_view_nprocs(const struct ls_leak *l)
+{
+	return l->procs != NULL ? l->nprocs : 1;
+}
+
+/* Sums the integer header key over v's tree reports into *sum; false
+ * when none has it. */
+bool ls_view_tree_sum(const struct ls_view *v, const char *key, uint64_t *sum);
+
+/* Sums header key over v's processes: the integer (into *a) or the pair
+ * (into *a and *b) of each that has it; 0 when none does. */
+void ls_view_proc_sum(const struct ls_view *v, const char *key, uint64_t *a, uint64_t *b);
+
+/* The root header of v's tree report when there is exactly one, or NULL. */
+const struct ls_hdr *ls_view_root(const struct ls_view *v);
+
+void ls_view_free(struct ls_view *v);
 
 /* ---------------------------------------------------------------- output.c */
 
@@ -315,9 +463,6 @@ const char *ls_output_name(const struct ls_vframe *v, struct ls_buf *scratch);
 const char *ls_output_api(const char *via);
 const char *ls_output_via(const struct ls_stack *st, const struct ls_leak *l, struct ls_buf *scratch, bool *nomem);
 
-/* Writes the one-line summary of text output (no newline). */
-void ls_output_summary(FILE *out, const struct ls_report *r);
-
 /* Writes the frame lines of text output ("#0 leak at x.c:7 (/bin/app)"),
  * allocator frames folded. */
 void ls_output_frames(FILE *out, const struct ls_stack *st);
@@ -327,13 +472,24 @@ void ls_output_frames(FILE *out, const struct ls_stack *st);
  * and the non-characters U+FFFE and U+FFFF as U+FFFD. */
 void ls_output_markup(FILE *out, const char *s);
 
-/* Writes the whole report r in format fmt (text, json or folded), at most
+/* Writes the leaks of v in format fmt (text, json or folded), at most
  * top leaks (0: all). Returns 0, -ENOMEM or -EIO. */
-int ls_output_report(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_format fmt, size_t top);
+int ls_output_report(FILE *out, const struct ls_view *v, enum ls_format fmt, size_t top);
 
 /* Writes r's last leak as a bare stack (--report and --pid modes; text,
  * json or folded). */
 int ls_output_stack(FILE *out, struct ls_report *r, struct ls_sym *y, enum ls_format fmt);
+
+/* --------------------------------------------------------------- summary.c */
+
+/* Writes the one-line summary of text output (no newline): the report's
+ * header, or for merged leaks the processes' (ranges where they differ). */
+void ls_output_summary(FILE *out, const struct ls_view *v);
+
+/* For merged leaks, writes one line per process read ("report 2: pid
+ * ...") and one per error: line of the tree reports, each ending in a
+ * newline; nothing for one report. */
+void ls_output_processes(FILE *out, const struct ls_view *v);
 
 /* ------------------------------------------------------------------ fold.c */
 
@@ -371,32 +527,32 @@ struct ls_flame {
 	size_t nleak;               /* leaks drawn */
 };
 
-/* Builds the flame graph of r's first top leaks (0: all) and lays it out.
+/* Builds the flame graph of v's first top leaks (0: all) and lays it out.
  * Returns 0 or -ENOMEM; fl must be freed with ls_flame_free either way. */
-int ls_flame_build(struct ls_flame *fl, struct ls_report *r, struct ls_sym *y, size_t top);
+int ls_flame_build(struct ls_flame *fl, const struct ls_view *v, size_t top);
 void ls_flame_free(struct ls_flame *fl);
 
 /* Writes fl as an <svg> element: a standalone SVG document with its script
  * (standalone), or the element alone for an HTML page, which then also
  * needs ls_flame_script. Returns 0, or -ENOMEM before writing anything. */
-int ls_flame_svg(FILE *out, const struct ls_flame *fl, const struct ls_report *r, bool standalone);
+int ls_flame_svg(FILE *out, const struct ls_flame *fl, const struct ls_view *v, bool standalone);
 
 /* Writes the flame graph's click-to-zoom script (no tags around it). */
 void ls_flame_script(FILE *out);
 
 /* Writes --format svg. Returns 0, -ENOMEM or -EIO. */
-int ls_flame_write(FILE *out, struct ls_report *r, struct ls_sym *y, size_t top);
+int ls_flame_write(FILE *out, const struct ls_view *v, size_t top);
 
 /* ------------------------------------------------------------------ html.c */
 
 /* Writes --format html: one self-contained page with a sortable table of
  * the leaks and the flame graph. Returns 0, -ENOMEM or -EIO. */
-int ls_html_write(FILE *out, struct ls_report *r, struct ls_sym *y, size_t top);
+int ls_html_write(FILE *out, const struct ls_view *v, size_t top);
 
 /* ----------------------------------------------------------- pprof/pprof.c */
 
 /* Writes --format pprof: a gzipped perftools.profiles.Profile. Returns 0,
  * -ENOMEM or -EIO. */
-int ls_pprof_write(FILE *out, struct ls_report *r, struct ls_sym *y, size_t top);
+int ls_pprof_write(FILE *out, const struct ls_view *v, size_t top);
 
 #endif

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* util.c: strict number parsing, UTF-8, an arena, a pointer map, strings and C++/Rust demangling. */
+/* util.c: strict number parsing, UTF-8, growing arrays, an arena, a pointer map, strings and C++/Rust demangling. */
 #include <errno.h>
 #include <libiberty/demangle.h>
 #include <stdarg.h>
@@ -86,6 +86,39 @@ bool ls_util_is_decimal(const char *s, size_t len)
 	return digits > 0 && i == len;
 }
 
+int ls_util_decimal_cmp(const char *a, const char *b)
+{
+	size_t ia, ib;
+	int c;
+
+	while (a[0] == '0' && a[1] >= '0' && a[1] <= '9')
+		a++;
+	while (b[0] == '0' && b[1] >= '0' && b[1] <= '9')
+		b++;
+	ia = strcspn(a, ".");
+	ib = strcspn(b, ".");
+	/* without leading zeros, the longer integer part is the bigger */
+	if (ia != ib)
+		return ia < ib ? -1 : 1;
+	if ((c = strncmp(a, b, ia)) != 0)
+		return c;
+	a += ia + (a[ia] == '.');
+	b += ib + (b[ib] == '.');
+	/* fractions digit by digit, a missing digit being 0 */
+	for (; *a != '\0' || *b != '\0'; a += *a != '\0', b += *b != '\0') {
+		char x = *a != '\0' ? *a : '0', y = *b != '\0' ? *b : '0';
+
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	return 0;
+}
+
+void ls_util_add_sat(uint64_t *a, uint64_t b)
+{
+	*a = *a > UINT64_MAX - b ? UINT64_MAX : *a + b;
+}
+
 bool ls_util_parse_build_id(const char *s, size_t len, uint8_t *out, size_t *outlen)
 {
 	if (len == 0 || len % 2 != 0 || len / 2 > LS_BUILD_ID_MAX)
@@ -119,6 +152,38 @@ size_t ls_util_utf8_len(const unsigned char *p)
 	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
 		return 0;
 	return len;
+}
+
+/* ------------------------------------------------------------------ arrays */
+
+/* Capacity of a growing array holding n elements: 0, then powers of two. */
+static size_t cap_for(size_t n)
+{
+	size_t c = 16;
+
+	if (n == 0)
+		return 0;
+	while (c < n)
+		c *= 2;
+	return c;
+}
+
+void *ls_util_push(void **arr, size_t *n, size_t size)
+{
+	size_t cap = cap_for(*n + 1);
+
+	if (cap > cap_for(*n)) {
+		void *p = cap > SIZE_MAX / size ? NULL : realloc(*arr, cap * size);
+
+		if (p == NULL)
+			return NULL;
+		*arr = p;
+	}
+	char *e = (char *)*arr + *n * size;
+
+	memset(e, 0, size);
+	(*n)++;
+	return e;
 }
 
 /* ------------------------------------------------------------------ arena */

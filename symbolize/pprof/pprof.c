@@ -20,18 +20,22 @@ typedef Perftools__Profiles__Function Function;
 /* Everything one profile is built from. The messages live in the arena;
  * loc and fn grow as new addresses and functions turn up. */
 struct pp {
-	struct ls_report *r;
-	struct ls_strtab str;  /* the string table: "" first */
+	const struct ls_view *v;
+	struct ls_strtab str;    /* the string table: "" first */
 	struct ls_arena arena;
-	struct ls_pmap loc_of; /* the ls_frame of a location's first line -> id */
-	struct ls_pmap fn_of;  /* (name, file) string ids -> id */
+	struct ls_strtab loc_of; /* a location's key (location_key) -> id - 1 */
+	struct ls_pmap fn_of;    /* (name, file) string ids -> id */
 	Location **loc;
 	size_t nloc, loc_cap;
 	Function **fn;
 	size_t nfn, fn_cap;
-	Mapping **map;         /* one per map: line, in report order */
-	struct ls_buf scratch; /* for names (ls_output_via) */
-	struct ls_buf utf8;    /* for str() */
+	Mapping **map;           /* one per map: line of the first process, then
+				    one per new module and offset of the others */
+	size_t nmap, map_cap;
+	struct ls_pmap map_of;   /* struct ls_map * -> its Mapping */
+	struct ls_buf key;       /* for location_key() and mappings() */
+	struct ls_buf scratch;   /* for names (ls_output_via) */
+	struct ls_buf utf8;      /* for str() */
 };
 
 /* ----------------------------------------------------------------- helpers */
@@ -125,33 +129,79 @@ static ValueType *value_type(struct pp *p, const char *type, const char *unit)
 
 /* ---------------------------------------------------------------- messages */
 
-/* Makes one Mapping per map: line. Returns 0 or -ENOMEM. */
+/* Makes a Mapping for map m and adds it to p. Returns it, or NULL when out
+ * of memory. */
+static Mapping *new_mapping(struct pp *p, const struct ls_map *m)
+{
+	Mapping *mp = ls_arena_alloc(&p->arena, sizeof(*mp));
+	char id[2 * LS_BUILD_ID_MAX + 1] = "";
+
+	if (mp == NULL)
+		return NULL;
+	perftools__profiles__mapping__init(mp);
+	mp->id = p->nmap + 1;
+	mp->memory_start = m->start;
+	mp->memory_limit = m->end;
+	mp->file_offset = m->offset;
+	for (size_t j = 0; j < m->build_id_len; j++)
+		snprintf(id + 2 * j, 3, "%02x", m->build_id[j]);
+	if (str(p, m->path, &mp->filename) != 0 || str(p, id, &mp->build_id) != 0 ||
+	    push((void ***)&p->map, &p->nmap, &p->map_cap, mp) != 0)
+		return NULL;
+	return mp;
+}
+
+/* Makes the Mappings: one per map: line of the first process, in report
+ * order (ids 1, 2, ...); the maps of the other processes share the Mapping
+ * of an earlier process's map of the same module (build ID, else path) and
+ * file offset, whose addresses their locations are moved to (the same code
+ * at the same place), and get one of their own otherwise. Returns 0 or
+ * -ENOMEM. */
 static int mappings(struct pp *p)
 {
-	const struct ls_report *r = p->r;
+	struct ls_strtab keys = { 0 };
+	struct { Mapping *mp; size_t proc; } *first = NULL; /* by key id */
+	size_t nfirst = 0;
+	int err = -ENOMEM;
 
-	p->map = ls_arena_alloc(&p->arena, r->nmap * sizeof(*p->map));
-	if (r->nmap > 0 && p->map == NULL)
-		return -ENOMEM;
-	for (size_t i = 0; i < r->nmap; i++) {
-		const struct ls_map *m = &r->map[i];
-		Mapping *mp = ls_arena_alloc(&p->arena, sizeof(*mp));
-		char id[2 * LS_BUILD_ID_MAX + 1] = "";
+	for (size_t k = 0; k < p->v->nproc; k++) {
+		const struct ls_report *r = &p->v->proc[k].r;
 
-		if (mp == NULL)
-			return -ENOMEM;
-		perftools__profiles__mapping__init(mp);
-		mp->id = i + 1;
-		mp->memory_start = m->start;
-		mp->memory_limit = m->end;
-		mp->file_offset = m->offset;
-		for (size_t j = 0; j < m->build_id_len; j++)
-			snprintf(id + 2 * j, 3, "%02x", m->build_id[j]);
-		if (str(p, m->path, &mp->filename) != 0 || str(p, id, &mp->build_id) != 0)
-			return -ENOMEM;
-		p->map[i] = mp;
+		for (size_t i = 0; i < r->nmap; i++) {
+			const struct ls_map *m = &r->map[i];
+			Mapping *mp = NULL;
+			uint32_t id;
+
+			p->key.len = 0;
+			if (ls_buf_printf(&p->key, "%llx:", (unsigned long long)m->offset) != 0)
+				goto out;
+			for (size_t j = 0; j < m->build_id_len; j++)
+				if (ls_buf_printf(&p->key, "%02x", m->build_id[j]) != 0)
+					goto out;
+			if ((m->build_id_len == 0 && ls_buf_printf(&p->key, "-%s", m->path) != 0) ||
+			    ls_strtab_intern(&keys, p->key.s, &id) != 0)
+				goto out;
+			/* the maps of one process are never merged: each has its own addresses */
+			if (id < nfirst && first[id].proc != k && m->end - m->start <= first[id].mp->memory_limit -
+			    first[id].mp->memory_start)
+				mp = first[id].mp;
+			if (mp == NULL && (mp = new_mapping(p, m)) == NULL)
+				goto out;
+			if (id == nfirst) {
+				if (ls_util_push((void **)&first, &nfirst, sizeof(*first)) == NULL)
+					goto out;
+				first[id].mp = mp;
+				first[id].proc = k;
+			}
+			if (ls_pmap_put(&p->map_of, (uint64_t)(uintptr_t)m, mp) != 0)
+				goto out;
+		}
 	}
-	return 0;
+	err = 0;
+out:
+	free(first);
+	ls_strtab_free(&keys);
+	return err;
 }
 
 /* Stores the id of the Function for frame f in *id (one per name and
@@ -187,17 +237,30 @@ static int function(struct pp *p, const struct ls_frame *f, uint64_t *id)
 }
 
 /* Stores the id of the Location for the frames v[0..n) in *id: one
- * address, and its inlined frames from the innermost shown one out.
- * Returns 0 or -ENOMEM. */
-static int location(struct pp *p, const struct ls_vframe *v, size_t n, uint64_t *id)
+ * address of process proc, and its inlined frames from the innermost
+ * shown one out. Locations are shared by the same code: the same PC in
+ * the same Mapping, the same kind (call site or return address) and the
+ * same first frame shown. Returns 0 or -ENOMEM. */
+static int location(struct pp *p, const struct ls_vframe *v, size_t n, size_t proc, uint64_t *id)
 {
 	const struct ls_loc *loc = v->loc;
-	uint64_t key = (uint64_t)(uintptr_t)v->f;
-	struct ls_map *m;
-	void *found;
+	/* pprof takes addresses as PCs: a caller's is inside its call */
+	uint64_t pc = loc->ret ? loc->addr - 1 : loc->addr;
+	Mapping *mp = loc->map != NULL ? ls_pmap_get(&p->map_of, (uint64_t)(uintptr_t)loc->map) : NULL;
+	uint32_t kid;
 
-	if ((found = ls_pmap_get(&p->loc_of, key)) != NULL) {
-		*id = (uint64_t)(uintptr_t)found;
+	/* where the Mapping is another process's, the same code is at the
+	 * same offset from its start */
+	if (mp != NULL)
+		pc = pc - loc->map->start + mp->memory_start;
+	p->key.len = 0;
+	if (ls_buf_printf(&p->key, "%c%llu:%llx:%d:%zu", mp != NULL ? 'm' : 'u',
+			  (unsigned long long)(mp != NULL ? mp->id : proc), (unsigned long long)pc, loc->ret,
+			  (size_t)(v->f - loc->frame)) != 0 ||
+	    ls_strtab_intern(&p->loc_of, p->key.s, &kid) != 0)
+		return -ENOMEM;
+	if (kid < p->nloc) {
+		*id = kid + 1;
 		return 0;
 	}
 	Location *l = ls_arena_alloc(&p->arena, sizeof(*l));
@@ -206,11 +269,9 @@ static int location(struct pp *p, const struct ls_vframe *v, size_t n, uint64_t 
 		return -ENOMEM;
 	perftools__profiles__location__init(l);
 	l->id = p->nloc + 1;
-	/* pprof takes addresses as PCs: a caller's is inside its call */
-	l->address = loc->ret ? loc->addr - 1 : loc->addr;
-	m = ls_maps_find(p->r, l->address);
-	if (m != NULL)
-		l->mapping_id = (uint64_t)(m - p->r->map) + 1;
+	l->address = pc;
+	if (mp != NULL)
+		l->mapping_id = mp->id;
 	/* frames without a function or a file tell pprof nothing: no Line,
 	 * so that pprof may symbolize the address itself */
 	if (v->f->function != NULL || v->f->file != NULL) {
@@ -228,9 +289,7 @@ static int location(struct pp *p, const struct ls_vframe *v, size_t n, uint64_t 
 			ln->line = v[i].f->line;
 			l->line[l->n_line++] = ln;
 		}
-		if (m != NULL) {
-			Mapping *mp = p->map[l->mapping_id - 1];
-
+		if (mp != NULL) {
 			mp->has_functions |= v->f->function != NULL;
 			mp->has_filenames |= v->f->file != NULL;
 			mp->has_line_numbers |= v->f->line > 0;
@@ -239,8 +298,7 @@ static int location(struct pp *p, const struct ls_vframe *v, size_t n, uint64_t 
 			mp->has_inline_frames |= v->f->file != NULL;
 		}
 	}
-	if (push((void ***)&p->loc, &p->nloc, &p->loc_cap, l) != 0 ||
-	    ls_pmap_put(&p->loc_of, key, (void *)(uintptr_t)l->id) != 0)
+	if (push((void ***)&p->loc, &p->nloc, &p->loc_cap, l) != 0)
 		return -ENOMEM;
 	*id = l->id;
 	return 0;
@@ -277,7 +335,7 @@ static Sample *sample(struct pp *p, const struct ls_leak *l, const struct ls_sta
 	perftools__profiles__sample__init(s);
 	s->value = ls_arena_alloc(&p->arena, 2 * sizeof(*s->value));
 	s->location_id = ls_arena_alloc(&p->arena, (st->n - st->skip + 1) * sizeof(*s->location_id));
-	s->label = ls_arena_alloc(&p->arena, 3 * sizeof(*s->label));
+	s->label = ls_arena_alloc(&p->arena, 4 * sizeof(*s->label));
 	if (s->value == NULL || s->location_id == NULL || s->label == NULL)
 		return NULL;
 	s->n_value = 2;
@@ -289,7 +347,7 @@ static Sample *sample(struct pp *p, const struct ls_leak *l, const struct ls_sta
 		const struct ls_vframe *v = &st->v[i];
 		size_t n = v->loc->nframe - (size_t)(v->f - v->loc->frame);
 
-		if (location(p, v, n, &s->location_id[s->n_location_id++]) != 0)
+		if (location(p, v, n, l->proc, &s->location_id[s->n_location_id++]) != 0)
 			return NULL;
 		i += n;
 	}
@@ -308,43 +366,92 @@ static Sample *sample(struct pp *p, const struct ls_leak *l, const struct ls_sta
 	}
 	if (age_label(p, s, "max_age", l->max_age) != 0 || age_label(p, s, "min_age", l->min_age) != 0)
 		return NULL;
+	if (p->v->merged) {
+		Label *lb = ls_arena_alloc(&p->arena, sizeof(*lb));
+
+		if (lb == NULL)
+			return NULL;
+		perftools__profiles__label__init(lb);
+		lb->num = clamp64(ls_view_nprocs(l));
+		if (str(p, "processes", &lb->key) != 0)
+			return NULL;
+		s->label[s->n_label++] = lb;
+	}
 	return s;
 }
 
-/* Fills the profile's header fields. Returns 0 or -ENOMEM. */
+/* Reads header key of r, a decimal of seconds, in nanoseconds (0 when it
+ * is missing or too big). */
+static int64_t header_ns(const struct ls_report *r, const char *key)
+{
+	const struct ls_hdr *h = ls_report_header(r, key);
+	int64_t ns;
+
+	if (h == NULL || h->kind == LS_HDR_PAIR || !ls_util_is_decimal(h->value, strlen(h->value)) ||
+	    !decimal_units(h->value, 9, &ns))
+		return 0;
+	return ns;
+}
+
+/* Fills the profile's header fields: the period when every process
+ * sampled alike, the time from the first window's start to the last one's
+ * end, and the text summary as comments. Returns 0 or -ENOMEM. */
 static int header(struct pp *p, Profile *prof)
 {
 	const struct ls_hdr *h;
-	char *summary = NULL;
-	size_t len = 0;
+	int64_t start = INT64_MAX, end = 0;
+	char *summary = NULL, *lines = NULL;
+	size_t len = 0, nlines = 0;
 	FILE *mem;
 	int err = -ENOMEM;
 
 	prof->sample_type = ls_arena_alloc(&p->arena, 2 * sizeof(*prof->sample_type));
-	prof->comment = ls_arena_alloc(&p->arena, sizeof(*prof->comment));
-	if (prof->sample_type == NULL || prof->comment == NULL ||
+	if (prof->sample_type == NULL ||
 	    (prof->sample_type[0] = value_type(p, "inuse_objects", "count")) == NULL ||
 	    (prof->sample_type[1] = value_type(p, "inuse_space", "bytes")) == NULL ||
 	    str(p, "inuse_space", &prof->default_sample_type) != 0 ||
 	    (prof->period_type = value_type(p, "objects", "count")) == NULL)
 		return -ENOMEM;
 	prof->n_sample_type = 2;
-	if ((h = ls_report_header(p->r, "sampling")) != NULL && h->kind == LS_HDR_INT)
-		prof->period = clamp64(h->a);
-	if ((h = ls_report_header(p->r, "window_start")) != NULL && h->kind != LS_HDR_PAIR &&
-	    ls_util_is_decimal(h->value, strlen(h->value)) && !decimal_units(h->value, 9, &prof->time_nanos))
-		prof->time_nanos = 0;
-	if ((h = ls_report_header(p->r, "window_seconds")) != NULL && h->kind != LS_HDR_PAIR &&
-	    ls_util_is_decimal(h->value, strlen(h->value)) && !decimal_units(h->value, 9, &prof->duration_nanos))
-		prof->duration_nanos = 0;
+	for (size_t k = 0; k < p->v->nproc; k++) {
+		const struct ls_report *r = &p->v->proc[k].r;
+		int64_t t = header_ns(r, "window_start"), d = header_ns(r, "window_seconds");
+
+		if ((h = ls_report_header(r, "sampling")) != NULL && h->kind == LS_HDR_INT)
+			prof->period = k == 0 || prof->period == clamp64(h->a) ? clamp64(h->a) : 0;
+		int64_t e = d < INT64_MAX - t ? t + d : INT64_MAX;
+
+		start = t < start ? t : start;
+		end = e > end ? e : end;
+	}
+	if (p->v->nproc > 0) {
+		prof->time_nanos = start;
+		prof->duration_nanos = end - start;
+	}
 	if ((mem = open_memstream(&summary, &len)) == NULL)
 		return -ENOMEM;
-	ls_output_summary(mem, p->r);
-	if (fclose(mem) == 0 && str(p, summary, &prof->comment[0]) == 0) {
-		prof->n_comment = 1;
-		err = 0;
+	ls_output_summary(mem, p->v);
+	if (fclose(mem) != 0)
+		goto out;
+	if ((mem = open_memstream(&lines, &len)) == NULL)
+		goto out;
+	ls_output_processes(mem, p->v);
+	if (fclose(mem) != 0)
+		goto out;
+	for (const char *c = lines; *c != '\0'; c++)
+		nlines += *c == '\n';
+	prof->comment = ls_arena_alloc(&p->arena, (1 + nlines) * sizeof(*prof->comment));
+	if (prof->comment == NULL || str(p, summary, &prof->comment[prof->n_comment++]) != 0)
+		goto out;
+	for (char *c = lines, *nl; (nl = strchr(c, '\n')) != NULL; c = nl + 1) {
+		*nl = '\0';
+		if (str(p, c, &prof->comment[prof->n_comment++]) != 0)
+			goto out;
 	}
+	err = 0;
+out:
 	free(summary);
+	free(lines);
 	return err;
 }
 
@@ -423,11 +530,12 @@ static int write_gz(FILE *out, const Profile *prof)
 
 /* ------------------------------------------------------------------ driver */
 
-int ls_pprof_write(FILE *out, struct ls_report *r, struct ls_sym *y, size_t top)
+int ls_pprof_write(FILE *out, const struct ls_view *v, size_t top)
 {
+	const struct ls_report *r = v->r;
 	size_t n = top > 0 && top < r->nleak ? top : r->nleak;
 	Profile prof = PERFTOOLS__PROFILES__PROFILE__INIT;
-	struct pp p = { .r = r };
+	struct pp p = { .v = v };
 	struct ls_stack st = { 0 };
 	int64_t empty;
 	int err = -ENOMEM;
@@ -439,14 +547,14 @@ int ls_pprof_write(FILE *out, struct ls_report *r, struct ls_sym *y, size_t top)
 	if (n > 0 && prof.sample == NULL)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		if ((err = ls_output_expand(&st, y, &r->leak[i])) != 0)
+		if ((err = ls_output_expand(&st, ls_view_sym(v, &r->leak[i]), &r->leak[i])) != 0)
 			goto out;
 		err = -ENOMEM;
 		if ((prof.sample[i] = sample(&p, &r->leak[i], &st)) == NULL)
 			goto out;
 	}
 	prof.n_sample = n;
-	prof.n_mapping = r->nmap;
+	prof.n_mapping = p.nmap;
 	prof.mapping = p.map;
 	prof.n_location = p.nloc;
 	prof.location = p.loc;
@@ -461,8 +569,11 @@ out:
 	free(st.v);
 	free(p.loc);
 	free(p.fn);
-	ls_pmap_free(&p.loc_of);
+	free(p.map);
+	ls_strtab_free(&p.loc_of);
 	ls_pmap_free(&p.fn_of);
+	ls_pmap_free(&p.map_of);
+	ls_buf_free(&p.key);
 	ls_buf_free(&p.scratch);
 	ls_buf_free(&p.utf8);
 	ls_strtab_free(&p.str);

@@ -29,56 +29,21 @@ import time
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import check, not_ok, ok, translate  # noqa: E402
 from readers import (PPROF, SVG_NS, chromium, coloured_pixels, count_pixels, folded_tree,  # noqa: E402
                      hexrgb, near, parse_html, pixel, png_rows, pprof, pprof_raw, pprof_top, svg_frames,
                      wire_mappings)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
-TR = os.environ.get("LEAKSCOPE_TRANSLATE", os.path.join(BUILD, "leakscope-translate"))
-TR_ASAN = os.path.join(BUILD, "symbolize", "asan", "leakscope-translate")
+TR, TR_ASAN = tap.TR, tap.TR_ASAN
 LIB = os.path.join(BUILD, "libleakscope.so")
 VICTIM = os.path.join(BUILD, "tests", "victims", "victim")
 TMP = tempfile.mkdtemp(prefix="ls-formats.")
 GRAPH_W = 1180.0  # flame.c: the width frames share, from x = 10
 
-failures = 0
-
-
-def ok(name):
-    print("ok - " + name)
-
-
-def not_ok(name, why):
-    global failures
-    failures += 1
-    print("not ok - " + name)
-    for line in str(why).rstrip("\n").split("\n")[:60]:
-        print("#   " + line)
-
-
-def check(name, why):
-    """ok when why is empty, else not ok with the reasons."""
-    if why:
-        not_ok(name, "\n".join(why) if isinstance(why, list) else why)
-    else:
-        ok(name)
-
-
-def save(name, data):
-    path = os.path.join(TMP, name)
-    with open(path, "wb" if isinstance(data, bytes) else "w") as f:
-        f.write(data)
-    return path
-
-
-# Sanitizer findings exit with codes of their own, never 1 (a bad report).
-SAN_ENV = dict(os.environ, ASAN_OPTIONS="exitcode=86:detect_leaks=1", UBSAN_OPTIONS="exitcode=87:print_stacktrace=1")
-
-
-def translate(args, tr=TR, timeout=60):
-    p = subprocess.run([tr] + args, capture_output=True, timeout=timeout, env=SAN_ENV if tr == TR_ASAN else None)
-    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+save = tap.saver(TMP)
 
 
 # ---------------------------------------------------------------- reports
@@ -712,7 +677,7 @@ def main():
             print("# %s: %.1f s" % (test.__name__, time.time() - start))
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
-    return 1 if failures else 0
+    return 1 if tap.failures else 0
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import not_ok, ok  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
 GOLDEN = os.path.join(BUILD, "golden")
@@ -27,21 +31,6 @@ TR = os.environ.get("LEAKSCOPE_TRANSLATE", os.path.join(BUILD, "leakscope-transl
 SRC = os.path.join(ROOT, "tests", "golden", "src")
 EXPECTED = os.path.join(ROOT, "tests", "golden", "expected")
 TMP = tempfile.mkdtemp(prefix="ls-golden.")
-
-failures = 0
-
-
-def ok(name):
-    print("ok - " + name)
-
-
-def not_ok(name, why):
-    global failures
-    failures += 1
-    print("not ok - " + name)
-    for line in str(why).rstrip("\n").split("\n"):
-        print("#   " + line)
-
 
 # ------------------------------------------------------------------ ELF
 
@@ -508,7 +497,7 @@ def test_special_files():
 
 def test_usage():
     cases = [["--format", "xml", inl_path], ["--top", "0", inl_path], ["--top", "x", inl_path], [],
-             [inl_path, inl_path], ["--report", inl_path], ["--report", inl_path, "0xZZ"],
+             ["-", inl_path, "-"], ["--report", inl_path], ["--report", inl_path, "0xZZ"],
              ["--sysroot", "/nonexistent-dir", inl_path]]
     bad = []
     for args in cases:
@@ -583,9 +572,8 @@ def main():
         garbage.run(TR, inl_report, save, ok, not_ok)
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
-    return 1 if failures else 0
+    return 1 if tap.failures else 0
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     sys.exit(main())
