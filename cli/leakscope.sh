@@ -379,7 +379,7 @@ find_endpoint() {
 	eps=$(proc_endpoints "$fp")
 	if [ -z "$eps" ]; then
 		proc_gone "$fp" && { ep_err="process $fp exited"; ep_why=vanished; return 1; }
-		ep_err=${s_err:-"process $fp runs leakscope but has no control endpoint (LEAKSCOPE_PORT=off, or it is still starting)"}
+		ep_err=${s_err:-"process $fp runs leakscope but has no control socket (LEAKSCOPE_PORT=off, or an exec'd program that has not allocated since its first 20 ms)"}
 		ep_why=noendpoint
 		return 1
 	fi
