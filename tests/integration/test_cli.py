@@ -53,13 +53,15 @@ class Run:
 
 # ---- help and usage ----
 for args in (["--help"], ["run", "--help"], ["on", "--help"], ["off", "--help"],
-             ["report", "--help"], ["status", "--help"]):
+             ["report", "--help"], ["status", "--help"], ["ps", "--help"]):
     rc, out, err = cli(*args)
     t.ok(rc == 0 and "usage:" in out, "leakscope %s prints usage and exits 0" % " ".join(args))
 for args, what in ((["frobnicate"], "an unknown command"), (["on", "--port", "1"], "on without --sampling"),
                    (["on", "--sampling", "x", "--port", "1"], "a non-numeric sampling"),
                    (["status", "--port"], "an option without its value"), ([], "no command"),
-                   (["run"], "run without a command")):
+                   (["run"], "run without a command"), (["ps", "--bogus"], "ps with an unknown option"),
+                   (["status", "--tree", "x"], "a non-numeric --tree"),
+                   (["on", "--tree", "1"], "on --tree without --sampling")):
     rc, out, err = cli(*args)
     t.ok(rc == 2 and err.strip(), "%s exits 2 with a message" % what, err)
 rc, out, err = cli("status", "--port", "1")
