@@ -497,7 +497,7 @@ exit_reports_prune() {
 			close(f)
 			# The ancestors up to the top of its tree: those above (the
 			# shell that started the server) do not keep it.
-			pids = pid; k = split(anc, a, " ")
+			pids = pid; k = pid == top ? 0 : split(anc, a, " ")
 			for (i = 1; i <= k; i++) { pids = pids " " a[i]; if (a[i] == top) break }
 			print f "\t" pids
 		}' | while IFS='	' read -r f pids; do
