@@ -34,7 +34,12 @@ struct ls_mhd_api {
 	struct MHD_Daemon *(*start_daemon)(unsigned int, uint16_t,
 					   MHD_AcceptPolicyCallback, void *,
 					   MHD_AccessHandlerCallback, void *, ...);
-	enum MHD_Result (*run_wait)(struct MHD_Daemon *, int32_t);
+	enum MHD_Result (*run)(struct MHD_Daemon *);
+	enum MHD_Result (*add_connection)(struct MHD_Daemon *, MHD_socket,
+					  const struct sockaddr *, socklen_t);
+	enum MHD_Result (*get_timeout)(struct MHD_Daemon *, MHD_UNSIGNED_LONG_LONG *);
+	const union MHD_DaemonInfo *(*daemon_info)(struct MHD_Daemon *,
+						   enum MHD_DaemonInfoType, ...);
 	const char *(*lookup_value)(struct MHD_Connection *, enum MHD_ValueKind,
 				    const char *);
 	int (*get_values)(struct MHD_Connection *, enum MHD_ValueKind,
@@ -67,13 +72,28 @@ void ls_conns_trim(void);
 /* True when the table is nearly full: poll more often. */
 bool ls_conns_crowded(void);
 
-/* Opens the control port or socket and starts its thread. 0 or -errno;
- * on failure it has logged one line and written the port file. With
- * in_child (a fork child under LEAKSCOPE_FOLLOW_FORK) it binds port 0. */
-int ls_control_start(bool in_child);
-/* In a fork child: closes the parent's listening socket, so that only
- * the parent answers on its port. */
-void ls_control_forget(void);
+/* Who starts a control thread, and so which sockets it listens on. */
+enum ls_control_role {
+	LS_CONTROL_TOP,        /* first process: TCP port (or LEAKSCOPE_SOCKET)
+				* and its runtime-directory socket; waits */
+	LS_CONTROL_FORK_CHILD, /* runtime-directory socket (and with
+				* LEAKSCOPE_FOLLOW_FORK a TCP port 0) */
+	LS_CONTROL_EXEC_CHILD, /* runtime-directory socket, made 20 ms after
+				* start; libmicrohttpd loaded on first use */
+};
+/* Starts the control thread. 0 or -errno; for LS_CONTROL_TOP it waits
+ * until the thread listens, and on failure it has logged one line and
+ * written the port file. */
+int ls_control_start(enum ls_control_role role);
+/* Fork hooks: fork waits for a load of libmicrohttpd in progress; the
+ * child forgets the parent's thread, sockets and port file. */
+void ls_control_prefork(void);
+void ls_control_postfork_parent(void);
+void ls_control_postfork_child(void);
+/* At exit: removes this process's runtime-directory socket and its
+ * per-process port file. */
+void ls_control_exit(void);
+
 /* In a quiet exec'd child: rewrites this pid's port file, if it has one
  * from before the exec, to say it has no port. */
 void ls_control_quiet(void);

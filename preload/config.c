@@ -12,6 +12,7 @@ struct ls_config ls_cfg = {
 	.sampling = 0,
 	.unwinder = LS_UNWIND_LIBUNWIND,
 	.port = 8088,
+	.exit_reports = 1000,
 };
 
 /* Parses a decimal integer in [lo, hi] with nothing after it. */
@@ -97,6 +98,7 @@ bool ls_expand_pid(const char *pattern, char *buf, size_t cap)
 #define TOKEN_CAP 1024
 static char s_report[PATH_CAP], s_port_file[PATH_CAP], s_socket[108];
 static char s_token[TOKEN_CAP], s_bind[64] = "127.0.0.1";
+static char s_runtime[PATH_CAP], s_xdg[PATH_CAP];
 
 static const char *env(const char *name)
 {
@@ -166,6 +168,7 @@ static void lineage(void)
 		for (; *p >= '0' && *p <= '9'; p++)
 			pid = pid * 10 + (uint64_t)(*p - '0');
 		uint64_t digest = *p == ':' ? (p++, ls_parse_hex(&p, p + strlen(p))) : 0;
+		ls_cfg.marker_pid = (pid_t)pid;
 		if (pid == (uint64_t)self)
 			return; /* this process, re-exec'd: its marker stays */
 		if (digest == mine) {
@@ -233,6 +236,20 @@ void ls_config_load(void)
 	ls_cfg.port_file = env_copy("LEAKSCOPE_PORT_FILE", s_port_file, sizeof(s_port_file));
 	ls_cfg.token = env_copy("LEAKSCOPE_TOKEN", s_token, sizeof(s_token));
 	ls_cfg.socket_path = env_copy("LEAKSCOPE_SOCKET", s_socket, sizeof(s_socket));
+	ls_cfg.runtime_dir = env_copy("LEAKSCOPE_RUNTIME_DIR", s_runtime, sizeof(s_runtime));
+	if (ls_cfg.runtime_dir && ls_cfg.runtime_dir[0] != '/') {
+		ls_log("LEAKSCOPE_RUNTIME_DIR=%s is not an absolute path; using the default",
+		       ls_cfg.runtime_dir);
+		ls_cfg.runtime_dir = NULL;
+	}
+	ls_cfg.xdg_runtime = env_copy("XDG_RUNTIME_DIR", s_xdg, sizeof(s_xdg));
+	if ((v = env("LEAKSCOPE_EXIT_REPORTS"))) {
+		if (parse_range(v, 0, 1000000, &n))
+			ls_cfg.exit_reports = n;
+		else
+			ls_log("LEAKSCOPE_EXIT_REPORTS=%s is not 0..1000000; keeping %lu", v,
+			       (unsigned long)ls_cfg.exit_reports);
+	}
 	v = env("LEAKSCOPE_FOLLOW_FORK");
 	ls_cfg.follow_fork = v && strcmp(v, "0");
 	lineage();

@@ -187,9 +187,13 @@ void ls_cxx_resolve(void)
 {
 	void **fast = (void **)&ls_cxx, **nx = (void **)&next;
 	bool same[NOPS];
+	/* Every C++ runtime or allocator that defines one operator new or
+	 * delete defines these two; a C program (most exec'd children) then
+	 * skips 18 lookups that would each search every library. */
+	bool any = dlsym(RTLD_NEXT, "_Znwm") || dlsym(RTLD_NEXT, "_ZdlPv");
 
 	for (unsigned i = 0; i < NOPS; i++) {
-		nx[i] = dlsym(RTLD_NEXT, op_names[i]);
+		nx[i] = any ? dlsym(RTLD_NEXT, op_names[i]) : NULL;
 		same[i] = nx[i] && ls_real_same_object(nx[i]);
 	}
 	saved = ls_real;

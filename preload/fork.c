@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* preload/fork.c: fork safety. Prepare takes every lock of ours in the one
- * order the rest of the code nests them (window, report references,
- * stripes and graves, size classes, region, modules), so no other thread
- * holds one across the fork. The child starts with tracking empty: its
- * window is closed, its stacks are freed, and it has no control port
- * unless LEAKSCOPE_FOLLOW_FORK=1 gives it one of its own on port 0. */
+/* preload/fork.c: fork safety and what a child inherits. Prepare takes
+ * every lock of ours in the one order the rest of the code nests them
+ * (window, report references, stripes and graves, size classes, region,
+ * modules), so no other thread holds one across the fork. The child's
+ * tracking starts empty: what the parent sampled is not the child's. A
+ * window open in the parent is open in the child too, with the same
+ * sampling, from the fork on, so workers forked during a window are
+ * covered (docs/process-trees.md). The child gets a control socket of
+ * its own in the runtime directory. */
 #include "internal.h"
 #include "../control/internal.h"
 
@@ -12,6 +15,8 @@ static void prepare(void)
 {
 	ls_guard_enter();
 	ls_unwind_prefork();
+	ls_control_prefork();
+	ls_tree_prefork();
 	ls_window_lock();
 	ls_report_lock_refs();
 	ls_stacks_lock_all();
@@ -28,6 +33,7 @@ static void parent(void)
 	ls_stacks_unlock_all();
 	ls_report_unlock_refs();
 	ls_window_unlock();
+	ls_control_postfork_parent();
 	ls_unwind_postfork_parent();
 	ls_guard_leave();
 }
@@ -41,11 +47,21 @@ static void child(void)
 	ls_report_reset_refs();
 	ls_window_reinit_locks();
 	ls_unwind_postfork_child();
+	ls_control_postfork_child();
+	ls_tree_postfork_child();
+	/* The child draws its own samples: with the parent's generator state
+	 * every worker would sample the same allocations. */
+	ls_tls.rng = 0;
 	/* The parent's report streams and control thread did not come along. */
-	ls_window_forget();
-	ls_control_forget();
-	if (ls_cfg.follow_fork && !ls_cfg.exec_child && (ls_cfg.port >= 0 || ls_cfg.socket_path))
-		ls_control_start(true);
+	uint64_t sampling = ls_window_forget();
+	if (sampling) {
+		int rc = ls_window_on(sampling);
+		if (rc)
+			ls_log("forked child: cannot open the parent's window here: %s",
+			       ls_strerror(-rc));
+	}
+	if (ls_cfg.port >= 0 || ls_cfg.socket_path)
+		ls_control_start(LS_CONTROL_FORK_CHILD);
 	ls_guard_leave();
 }
 

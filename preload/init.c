@@ -25,11 +25,13 @@ void ls_init(void)
 	if (!ls_region_size())
 		ls_log("no address range for sampled blocks: %s; every sample will be "
 		       "dropped and counted (no_arena in /leak-status)", ls_region_problem());
-	/* libunwind is loaded by the first window, not here: an exec'd child
-	 * that never opens one pays only for what is above. */
-	if (!ls_cfg.exec_child && (ls_cfg.port >= 0 || ls_cfg.socket_path))
-		ls_control_start(false);
-	else if (ls_cfg.exec_child)
+	ls_tree_init();
+	/* libunwind is loaded by the first window, not here, and an exec'd
+	 * child loads libmicrohttpd only when a client comes: one that never
+	 * opens a window pays only for what is above and a thread. */
+	if (ls_cfg.port >= 0 || ls_cfg.socket_path)
+		ls_control_start(ls_cfg.exec_child ? LS_CONTROL_EXEC_CHILD : LS_CONTROL_TOP);
+	if (ls_cfg.exec_child)
 		ls_control_quiet();
 	int rc = ls_cfg.sampling ? ls_window_on(ls_cfg.sampling) : 0;
 	if (rc)
@@ -44,13 +46,18 @@ __attribute__((constructor(101))) static void ctor(void)
 	ls_init();
 }
 
+/* At exit (exit, return from main): the runtime-directory socket goes,
+ * and a window still open leaves its report in LEAKSCOPE_REPORT and in
+ * the runtime directory, where a tree report of an ancestor finds it. */
 __attribute__((destructor)) static void dtor(void)
 {
 	struct ls_window_info info;
+	static char extra[1024];
 
-	if (!ls_cfg.report_path || !atomic_load(&ls_ready))
+	if (!atomic_load(&ls_ready))
 		return;
 	ls_guard_enter();
+	ls_control_exit();
 	ls_report_ref();
 	if (ls_window_off(&info)) {
 		ls_report_unref();
@@ -59,16 +66,22 @@ __attribute__((destructor)) static void dtor(void)
 	}
 	struct ls_report *r = ls_report_build(&info, 0, LS_REPORT_TEXT);
 	if (!r) {
-		ls_log("cannot write LEAKSCOPE_REPORT %s: out of memory building the report",
-		       ls_cfg.report_path);
-	} else {
+		ls_log("cannot write the report at exit: out of memory building it");
+		ls_guard_leave();
+		return;
+	}
+	if (ls_cfg.report_path) {
 		char path[4096];
 		int rc = ls_report_write_file(r, ls_cfg.report_path);
 		if (rc)
 			ls_log("cannot write LEAKSCOPE_REPORT %s: %s",
 			       ls_expand_pid(ls_cfg.report_path, path, sizeof(path)) ? path :
 			       ls_cfg.report_path, ls_strerror(-rc));
-		ls_report_free(r);
 	}
+	ls_tree_header(extra, sizeof(extra));
+	ls_report_set_extra(r, extra);
+	ls_report_rewind(r);
+	ls_tree_exit_report(r);
+	ls_report_free(r);
 	ls_guard_leave();
 }

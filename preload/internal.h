@@ -243,6 +243,10 @@ struct ls_config {
 	const char *token;      /* LEAKSCOPE_TOKEN */
 	const char *socket_path;/* LEAKSCOPE_SOCKET */
 	bool       follow_fork; /* LEAKSCOPE_FOLLOW_FORK */
+	const char *runtime_dir;/* LEAKSCOPE_RUNTIME_DIR, NULL = the default */
+	const char *xdg_runtime;/* XDG_RUNTIME_DIR at load, or NULL */
+	uint64_t   exit_reports;/* LEAKSCOPE_EXIT_REPORTS: kept per tree */
+	pid_t      marker_pid;  /* the pid in LEAKSCOPE_PARENT at load, or 0 */
 	bool       exec_child;  /* exec'd by a process running leakscope, with
 				 * its settings inherited unchanged: no port */
 };
@@ -628,8 +632,9 @@ uint64_t ls_now_real_ns(void);
 void ls_window_lock(void);
 void ls_window_unlock(void);
 void ls_window_reinit_locks(void);
-/* In a fork child: closes the inherited window and forgets its stacks. */
-void ls_window_forget(void);
+/* In a fork child: closes the inherited window and forgets its stacks.
+ * The window's sampling N, or 0 when none was open. */
+uint64_t ls_window_forget(void);
 
 /* ------------------------------------------------------------------ */
 /* modules.c: executable mappings and their build IDs.                 */
@@ -700,6 +705,11 @@ void ls_report_free(struct ls_report *r);
 /* Writes a whole report to path (%p expanded) with mode 0600 through a
  * temporary file and rename. 0 or -errno. */
 int ls_report_write_file(struct ls_report *r, const char *path);
+/* Header lines written after "pid:" (text reports); the caller keeps
+ * them alive while r is read. */
+void ls_report_set_extra(struct ls_report *r, const char *lines);
+/* Starts reading r again from its first line. */
+void ls_report_rewind(struct ls_report *r);
 
 /* ------------------------------------------------------------------ */
 /* pprof.c: the report in the formats pprof reads.                     */
@@ -722,6 +732,37 @@ bool ls_proc_has_leakscope(pid_t pid);
 void ls_proc_cmdline(char *buf, size_t cap);
 /* This process's executable path ("" when unknown). */
 void ls_proc_exe(char *buf, size_t cap);
+/* The parent of process pid, from /proc/PID/stat; 0 when unknown. */
+pid_t ls_proc_ppid(pid_t pid);
+
+/* ------------------------------------------------------------------ */
+/* tree.c: lineage, runtime directory, exit reports (docs/process-trees.md) */
+
+struct ls_report;
+/* At load, after ls_config_load: this process's tree and parent. */
+void ls_tree_init(void);
+/* Fork hooks: the child learns its parent from the forking process. */
+void ls_tree_prefork(void);
+void ls_tree_postfork_child(void);
+/* The pid of the first process of this tree. */
+pid_t ls_tree_top(void);
+/* This process's runtime-directory socket (set by the control thread;
+ * NULL clears), and its path or NULL. */
+void ls_tree_socket_set(const char *path);
+const char *ls_tree_socket(void);
+/* Appends the ancestors' pids, parent first, space-separated. */
+void ls_tree_ancestors(struct ls_buf *b);
+/* Fills buf with the runtime directory of the effective uid, making it
+ * when missing. 0, or -errno with the reason in *why (buf still holds
+ * the path). */
+int ls_tree_dir(char *buf, size_t cap, const char **why);
+/* The extra header lines of an exit report (ppid, ancestors, tree_top,
+ * exited), NUL-terminated, cut to cap. */
+void ls_tree_header(char *buf, size_t cap);
+/* Keeps report r (built with ls_tree_header as extra) in the runtime
+ * directory, pruning the tree's oldest beyond LEAKSCOPE_EXIT_REPORTS.
+ * Failures are logged in one line and counted as dropped. */
+void ls_tree_exit_report(struct ls_report *r);
 
 /* ------------------------------------------------------------------ */
 /* fork.c */

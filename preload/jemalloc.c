@@ -133,6 +133,10 @@ static bool je_sampled = true;
 
 void ls_jemalloc_resolve(void)
 {
+	/* jemalloc's non-standard API comes whole: without mallocx, the
+	 * other six lookups would only search every library in vain. */
+	if (!dlsym(RTLD_NEXT, "mallocx"))
+		return;
 	NEXT(mallocx);
 	NEXT(rallocx);
 	NEXT(xallocx);

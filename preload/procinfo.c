@@ -140,7 +140,7 @@ out:
 	return found;
 }
 
-/* Reads a small /proc/self file into buf (NUL-terminated). Its length. */
+/* Reads a small /proc file into buf (NUL-terminated). Its length. */
 static size_t read_small(const char *path, char *buf, size_t cap)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -159,6 +159,28 @@ static size_t read_small(const char *path, char *buf, size_t cap)
 	close(fd);
 	buf[have] = '\0';
 	return have;
+}
+
+pid_t ls_proc_ppid(pid_t pid)
+{
+	char path[40], buf[512];
+	struct ls_buf b;
+
+	ls_buf_init(&b, path, sizeof(path) - 1);
+	ls_buf_str(&b, "/proc/");
+	ls_buf_u64(&b, (uint64_t)pid);
+	ls_buf_str(&b, "/stat");
+	path[b.len] = '\0';
+	size_t n = read_small(path, buf, sizeof(buf));
+	/* "pid (comm) S ppid ...": comm may hold spaces and parentheses, so
+	 * the state follows the last ')'. */
+	char *p = n ? memrchr(buf, ')', n) : NULL;
+	if (!p || (size_t)(p - buf) + 4 >= n)
+		return 0;
+	uint64_t ppid = 0;
+	for (p += 4; *p >= '0' && *p <= '9'; p++)
+		ppid = ppid * 10 + (uint64_t)(*p - '0');
+	return (pid_t)ppid;
 }
 
 void ls_proc_cmdline(char *buf, size_t cap)

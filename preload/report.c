@@ -29,6 +29,7 @@ struct ls_report {
 	uint64_t min_age_ns, now;
 	enum ls_report_format fmt;
 	bool failed;
+	const char *extra;       /* header lines after pid:, or NULL */
 
 	struct agg *tab;         /* open addressing, keyed by stack */
 	size_t cap, used;
@@ -293,6 +294,8 @@ static void header(struct ls_report *r, struct ls_buf *b)
 	exe[n > 0 ? n : 0] = '\0';
 	ls_buf_str(b, "format: leakscope-report 1\nversion: " LS_VERSION "\n");
 	kv_u64(b, "pid: ", (uint64_t)getpid());
+	if (r->extra)
+		ls_buf_str(b, r->extra);
 	ls_buf_str(b, "exe: ");
 	ls_buf_str(b, exe);
 	ls_buf_ch(b, '\n');
@@ -425,6 +428,17 @@ size_t ls_report_read(struct ls_report *r, char *buf, size_t cap)
 		out += n;
 	}
 	return out;
+}
+
+void ls_report_set_extra(struct ls_report *r, const char *lines)
+{
+	r->extra = lines;
+}
+
+void ls_report_rewind(struct ls_report *r)
+{
+	r->phase = PH_HEADER;
+	r->row = r->maps_off = r->line_len = r->line_off = 0;
 }
 
 size_t ls_report_nrows(const struct ls_report *r)

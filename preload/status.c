@@ -30,6 +30,10 @@ void ls_status_json(struct ls_buf *b)
 	field_u64(b, "sampled", w.on ? w.sampled : 0);
 	field_u64(b, "live_tracked", live);
 	field_u64(b, "live_bytes", live_bytes);
+	ls_buf_str(b, ", \"estimated_bytes\": ");
+	ls_buf_u128(b, (unsigned __int128)live_bytes * (w.on ? w.sampling : 0));
+	ls_buf_str(b, ", \"window_start\": ");
+	ls_buf_fixed(b, w.on ? w.start_real_ns : 0, 6, 1000000000ull);
 	field_u64(b, "stacks", w.on ? w.stacks : 0);
 	field_u64(b, "dropped", w.on ? w.dropped : 0);
 	field_u64(b, "memory_bytes", ls_mem_used());
@@ -51,6 +55,12 @@ void ls_status_json(struct ls_buf *b)
 	}
 	field_u64(b, "pid", (uint64_t)getpid());
 	field_u64(b, "ppid", (uint64_t)getppid());
+	field_u64(b, "tree_top", (uint64_t)ls_tree_top());
+	ls_buf_str(b, ", \"socket\": ");
+	if (ls_tree_socket())
+		ls_buf_json_str(b, ls_tree_socket());
+	else
+		ls_buf_str(b, "null");
 	char text[512];
 	ls_proc_exe(text, sizeof(text));
 	ls_buf_str(b, ", \"exe\": ");

@@ -126,8 +126,14 @@ static bool tc_sampled = true;
 void ls_tcmalloc_resolve(void)
 {
 	void **slot = (void **)&tc;
+	/* A failed lookup searches every library (a few thousand
+	 * instructions); gperftools defines the tc_ family whole, so one
+	 * probe spares a process without it 30 of them at start. */
+	bool tc_family = dlsym(RTLD_NEXT, "tc_malloc") != NULL;
 
 	for (unsigned i = 0; i < sizeof(tc_names) / sizeof(tc_names[0]); i++) {
+		if (!tc_family && !strncmp(tc_names[i], "tc_", 3))
+			continue;
 		void *f = dlsym(RTLD_NEXT, tc_names[i]);
 		if (f)
 			slot[i] = f;

@@ -149,12 +149,14 @@ void ls_window_reinit_locks(void)
 	pthread_mutex_init(&W.lock, NULL);
 }
 
-void ls_window_forget(void)
+uint64_t ls_window_forget(void)
 {
 	if (!W.on)
-		return;
+		return 0;
+	uint64_t n = ls_rd(W.sampling);
 	atomic_store_explicit(&ls_state, 0, memory_order_release);
 	W.on = false;
 	ls_stacks_close();
 	ls_stacks_collect();
+	return n;
 }

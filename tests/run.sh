@@ -7,7 +7,12 @@
 set -u
 passed=0; failed=0
 log=$(mktemp /tmp/leakscope-test.XXXXXX)
-trap 'rm -f "$log"' EXIT
+# The suite's processes keep their sockets and exit reports in a runtime
+# directory of the run's own (docs/process-trees.md), not in the user's;
+# a test of the default location unsets it.
+LEAKSCOPE_RUNTIME_DIR=$(mktemp -d /tmp/leakscope-test-rt.XXXXXX)
+export LEAKSCOPE_RUNTIME_DIR
+trap 'rm -f "$log"; rm -rf "$LEAKSCOPE_RUNTIME_DIR"' EXIT
 for t in "$@"; do
   echo "== $t"
   # shellcheck disable=SC2086

@@ -3,7 +3,9 @@
 threads allocating and a window open at sampling=1. No fork may deadlock;
 each child frees inherited sampled blocks, allocates, and some exec; the
 parent's window and report stay correct. Policy: the child's tracking
-starts empty and it has no control port unless LEAKSCOPE_FOLLOW_FORK=1."""
+starts empty (a window open in the parent is open in the child, tracking
+only what the child allocates); its endpoint is a socket in the runtime
+directory, plus a TCP port with LEAKSCOPE_FOLLOW_FORK=1."""
 import os
 import shutil
 import tempfile
@@ -61,7 +63,9 @@ finally:
     h.stop()
     h.cleanup()
 
-# With LEAKSCOPE_FOLLOW_FORK=1 each child opens a port of its own.
+# With LEAKSCOPE_FOLLOW_FORK=1 each child also opens a TCP port of its
+# own, and writes it to its per-pid port file, which goes when it exits:
+# short-lived children (pgbench -C, CGI) leave no stale port files.
 d = tempfile.mkdtemp(prefix="leakscope-fork.")
 pattern = os.path.join(d, "port.%p")
 try:
@@ -73,17 +77,11 @@ try:
         time.sleep(0.02)
     h.cmd("fork 3")
     files = [f for f in os.listdir(os.path.dirname(pattern)) if f.startswith("port.")
-             and not f.endswith(str(h.proc.pid)) and ".tmp" not in f]
-    t.ok(len(files) == 3, "with LEAKSCOPE_FOLLOW_FORK=1 each of 3 children wrote its own "
-         "port file (%s)" % files)
-    lines = sorted(open(os.path.join(os.path.dirname(pattern), f)).read().strip() for f in files)
-    ports = [l for l in lines if l.isdigit()]
-    # The victim's first child execs /bin/true: the exec'd image inherited
-    # the settings, stays quiet and says so in the port file its pid had.
-    quiet = [l for l in lines if l.startswith("error: exec'd")]
-    t.ok(len(set(ports)) == 2 and len(quiet) == 1,
-         "and each got a port of its own, but the one that exec'd /bin/true, whose port "
-         "file now says it has none: %s" % lines)
+             and not f.endswith(str(h.proc.pid))]
+    t.ok(files == [], "with LEAKSCOPE_FOLLOW_FORK=1 the 3 children, one of which exec'd "
+         "/bin/true, left no port file behind when they exited (%s)" % files)
+    t.ok(os.path.exists(pattern.replace("%p", str(h.proc.pid))),
+         "the living parent's port file stays")
     h.stop()
     h.cleanup()
 finally:
