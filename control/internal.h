@@ -78,8 +78,8 @@ enum ls_control_role {
 				* and its runtime-directory socket; waits */
 	LS_CONTROL_FORK_CHILD, /* runtime-directory socket (and with
 				* LEAKSCOPE_FOLLOW_FORK a TCP port 0) */
-	LS_CONTROL_EXEC_CHILD, /* runtime-directory socket, made 20 ms after
-				* start; libmicrohttpd loaded on first use */
+	LS_CONTROL_EXEC_CHILD, /* runtime-directory socket; libmicrohttpd
+				* loaded on first use */
 };
 /* Starts the control thread. 0 or -errno; for LS_CONTROL_TOP it waits
  * until the thread listens, and on failure it has logged one line and

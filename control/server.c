@@ -474,7 +474,6 @@ static bool first_port;   /* this process listens on the first one */
 static pid_t heir_of;
 
 #define MAX_LISTEN 2
-#define EXEC_CHILD_DELAY_NS (20 * 1000 * 1000) /* /bin/true never pays for a socket */
 
 /* Accepts every pending connection on lfd and hands it to d (started
  * on the first one). false when libmicrohttpd cannot be had. */
@@ -544,13 +543,6 @@ static void *serve(void *arg)
 
 	(void)arg;
 	ls_guard_enter(); /* for the thread's whole life */
-	if (role == LS_CONTROL_EXEC_CHILD) {
-		/* Before anything else: a child that ends sooner pays for
-		 * nothing but the thread. */
-		struct timespec d = { 0, EXEC_CHILD_DELAY_NS };
-		while (nanosleep(&d, &d) && errno == EINTR)
-			;
-	}
 	prctl(PR_SET_NAME, "leakscope", 0, 0, 0);
 	/* Building a report is bulk work: let the host's threads go first. */
 	setpriority(PRIO_PROCESS, (id_t)gettid(), 10);

@@ -36,6 +36,9 @@ static void parent(void)
 	ls_control_postfork_parent();
 	ls_unwind_postfork_parent();
 	ls_guard_leave();
+	/* An exec'd child that forks is a server with workers: it gets its
+	 * control thread now rather than at a later allocation. */
+	ls_sample_pending_fire();
 }
 
 static void child(void)
@@ -49,6 +52,7 @@ static void child(void)
 	ls_unwind_postfork_child();
 	ls_control_postfork_child();
 	ls_tree_postfork_child();
+	ls_sample_pending_take(); /* the child starts its own thread below */
 	/* The child draws its own samples: with the parent's generator state
 	 * every worker would sample the same allocations. */
 	ls_tls.rng = 0;

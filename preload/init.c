@@ -9,6 +9,13 @@
 
 _Atomic bool ls_ready;
 
+#define EXEC_CHILD_DELAY_NS (20 * 1000 * 1000)
+
+static void start_exec_child(void)
+{
+	ls_control_start(LS_CONTROL_EXEC_CHILD);
+}
+
 void ls_init(void)
 {
 	static _Atomic int once;
@@ -26,13 +33,25 @@ void ls_init(void)
 		ls_log("no address range for sampled blocks: %s; every sample will be "
 		       "dropped and counted (no_arena in /leak-status)", ls_region_problem());
 	ls_tree_init();
+	/* An exec'd child is quiet: its parent named the allocators already. */
+	if (!ls_cfg.exec_child)
+		ls_coverage_check(true);
 	/* libunwind is loaded by the first window, not here, and an exec'd
 	 * child loads libmicrohttpd only when a client comes: one that never
 	 * opens a window pays only for what is above and a thread. */
-	if (ls_cfg.port >= 0 || ls_cfg.socket_path)
-		ls_control_start(ls_cfg.exec_child ? LS_CONTROL_EXEC_CHILD : LS_CONTROL_TOP);
+	bool control = ls_cfg.port >= 0 || ls_cfg.socket_path;
+	if (control && !ls_cfg.exec_child)
+		ls_control_start(LS_CONTROL_TOP);
 	if (ls_cfg.exec_child)
 		ls_control_quiet();
+	/* An exec'd child starts its control thread from an allocation made
+	 * 20 ms or more after start, or when it forks: /bin/true and CGI
+	 * scripts never pay for a thread. One that samples from the start
+	 * pays for sampling anyway. */
+	if (control && ls_cfg.exec_child && ls_cfg.sampling)
+		ls_control_start(LS_CONTROL_EXEC_CHILD);
+	else if (control && ls_cfg.exec_child)
+		ls_sample_pending(EXEC_CHILD_DELAY_NS, start_exec_child);
 	int rc = ls_cfg.sampling ? ls_window_on(ls_cfg.sampling) : 0;
 	if (rc)
 		ls_log("LEAKSCOPE_SAMPLING=%lu: cannot open a window: %s",

@@ -569,6 +569,16 @@ void *ls_slow_realloc(void *p, size_t n, size_t elem, unsigned api, bool ticked)
 /* malloc_usable_size of a pointer inside the arena range. */
 size_t ls_sample_usable(void *p);
 uint64_t ls_sample_invalid_frees(void);
+/* ls_state's value while a task waits for the allocation path (never a
+ * window's generation). */
+#define LS_STATE_PENDING UINT32_MAX
+/* Runs fn (with the recursion guard held) from an allocation made at
+ * least delay_ns from now, when no window is open meanwhile. */
+void ls_sample_pending(uint64_t delay_ns, void (*fn)(void));
+/* Runs the pending task now, if one waits. */
+void ls_sample_pending_fire(void);
+/* Cancels the pending task; true when one was waiting. */
+bool ls_sample_pending_take(void);
 /* Draws the next gap, geometric with mean n. */
 int64_t ls_sample_gap(struct ls_tls *t, uint64_t n, double log1m);
 

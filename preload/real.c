@@ -176,7 +176,6 @@ void ls_real_init(void)
 		ls_region_reserve();
 		resolve();
 		atomic_store_explicit(&resolve_state, 2, memory_order_release);
-		ls_coverage_check(true);
 		return;
 	}
 	if (ls_tls.in_boot)

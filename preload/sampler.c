@@ -60,6 +60,49 @@ int64_t ls_sample_gap(struct ls_tls *t, uint64_t n, double log1m)
 	return 1 + (int64_t)g;
 }
 
+static uint64_t coarse_ns(void);
+
+/* ---- a task deferred to the allocation path --------------------------- */
+
+/* An exec'd child starts its control thread only once it has lived
+ * PENDING's delay: a thread costs about 0.1 ms at start and exit, too
+ * much for /bin/true or a CGI script. With ls_state at LS_STATE_PENDING
+ * every thread counts down PENDING_TICK allocations on the hooks' fast
+ * path (as in a window), then looks at the clock here. */
+#define PENDING_TICK 256
+static uint64_t pending_at;
+static void (*pending_fn)(void);
+
+void ls_sample_pending(uint64_t delay_ns, void (*fn)(void))
+{
+	pending_at = coarse_ns() + delay_ns;
+	pending_fn = fn;
+	atomic_store_explicit(&ls_state, LS_STATE_PENDING, memory_order_release);
+}
+
+bool ls_sample_pending_take(void)
+{
+	uint32_t p = LS_STATE_PENDING;
+	return atomic_compare_exchange_strong(&ls_state, &p, 0);
+}
+
+void ls_sample_pending_fire(void)
+{
+	if (ls_sample_pending_take() && pending_fn) {
+		ls_guard_enter();
+		pending_fn();
+		ls_guard_leave();
+	}
+}
+
+static void pending_tick(struct ls_tls *t)
+{
+	t->epoch = LS_STATE_PENDING;
+	t->countdown = PENDING_TICK;
+	if (coarse_ns() >= pending_at)
+		ls_sample_pending_fire();
+}
+
 bool ls_sample_due(struct ls_tls *t)
 {
 	uint64_t n;
@@ -70,6 +113,10 @@ bool ls_sample_due(struct ls_tls *t)
 	uint32_t s = atomic_load_explicit(&ls_state, memory_order_acquire);
 	if (s == 0)
 		return false;
+	if (unlikely(s == LS_STATE_PENDING)) {
+		pending_tick(t);
+		return false;
+	}
 	ls_window_params(&n, &log1m);
 	if (t->epoch != s) {
 		/* First allocation of this thread in the window: it starts a

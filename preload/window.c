@@ -45,7 +45,7 @@ int ls_window_on(uint64_t n)
 		pthread_mutex_unlock(&W.lock);
 		return -EALREADY;
 	}
-	if (++W.last_gen == 0)
+	if (++W.last_gen == 0 || W.last_gen == LS_STATE_PENDING)
 		W.last_gen = 1;
 	ls_wr(W.sampling, n);
 	ls_wr(W.log1m, n > 1 ? log1p(-1.0 / (double)n) : 0.0);

@@ -59,7 +59,7 @@ $(BUILD)/tests/victims/victim_life: tests/victims/victim_life.c $(BUILD)/tests/v
 
 # Hosts that do to their descriptors, environment and address space what
 # real daemons do (test_hostsafety.py).
-HOST_VICTIMS := fdhost envhost bigalloc
+HOST_VICTIMS := fdhost envhost bigalloc forker
 $(HOST_VICTIMS:%=$(BUILD)/tests/victims/%): $(BUILD)/tests/victims/%: tests/victims/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -o $@ $<
@@ -87,6 +87,7 @@ TESTS += "python3 tests/integration/test_allocators.py"
 TESTS += "python3 tests/integration/test_control.py"
 TESTS += "python3 tests/integration/test_hostsafety.py"
 TESTS += "python3 tests/integration/test_fork.py"
+TESTS += "python3 tests/integration/test_tree_preload.py"
 TESTS += "python3 tests/integration/test_signals.py"
 TESTS += "python3 tests/integration/test_threads.py"
 TESTS += "python3 tests/integration/test_lifecycle.py"
