@@ -105,6 +105,7 @@ TESTS += "$(MAKE) -s --no-print-directory tsan"
 TESTS += "python3 tests/integration/test_perl.py"
 TESTS += "python3 tests/integration/test_python.py"
 TESTS += "python3 tests/integration/test_redis.py"
+TESTS += "python3 tests/integration/test_trees_servers.py"
 
 # The demo server (make demo).
 .PHONY: demo-bins
