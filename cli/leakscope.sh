@@ -541,6 +541,7 @@ tree_one() {
 		notunder) [ "$tp" = "$tree" ] && warn "$ep_err"; return 2 ;;
 		gone) [ "$tp" = "$tree" ] && { warn "$ep_err"; root_gone=1; }; return 2 ;;
 		vanished) echo "$tp" >>"$tmpd/vanished"; return 1 ;;
+		noendpoint) printf '%s\t%s\n' "$tp" "$ep_err" >>"$tmpd/maybe"; return 1 ;;
 		esac
 		tree_note_err "$tp" "$ep_err"
 		return 1
@@ -570,6 +571,7 @@ tree_one() {
 	off|report)
 		if [ "$on_now" != true ]; then
 			echo "$tp: no window open" >&2
+			printf '%s\t\n' "$tp" >>"$tmpd/maybe"
 			return 0
 		fi
 		f=$tmpd/live.$tp
@@ -586,7 +588,8 @@ tree_one() {
 			return 0
 		fi
 		case $? in
-		1) case $req_err in *"is off"*) echo "$tp: no window open" >&2; return 0 ;; esac
+		1) case $req_err in *"is off"*) echo "$tp: no window open" >&2
+			printf '%s\t\n' "$tp" >>"$tmpd/maybe"; return 0 ;; esac
 		   tree_note_err "$tp" "process $tp: $req_err" ;;
 		*) tree_vanished_or "$tp" "process $tp stopped answering${req_err:+ ($req_err)}" ;;
 		esac
@@ -594,9 +597,38 @@ tree_one() {
 	esac
 }
 
+# Processes found with no window or no endpoint may be in their exit,
+# which closes the window and the socket before it writes the exit
+# report: wait (at most 1 s for them all) for those to be gone; the gone
+# ones vanished, the others keep their error, if any.
+tree_settle_maybe() {
+	[ -s "$tmpd/maybe" ] || return 0
+	i=0
+	while [ $i -lt 10 ]; do
+		alive=0
+		while IFS='	' read -r mp merr; do
+			proc_gone "$mp" || alive=1
+		done <"$tmpd/maybe"
+		[ $alive = 0 ] && break
+		sleep 0.1; i=$((i + 1))
+	done
+	while IFS='	' read -r mp merr; do
+		if proc_gone "$mp"; then
+			echo "$mp" >>"$tmpd/vanished"
+		elif [ -n "$merr" ]; then
+			tree_note_err "$mp" "$merr"
+		fi
+	done <"$tmpd/maybe"
+	: >"$tmpd/maybe"
+}
+
 # A process that failed mid-command: gone (its exit report may hold its
 # data), or still there and not answering.
 tree_vanished_or() {
+	# A process in its exit writes its exit report after it closed its
+	# socket: give it a moment (at most 3 s) to be gone.
+	i=0
+	while [ $i -lt 30 ] && ! proc_gone "$1"; do sleep 0.1; i=$((i + 1)); done
 	if proc_gone "$1"; then
 		echo "$1" >>"$tmpd/vanished"
 	else
@@ -620,7 +652,7 @@ cmd_tree() {
 	tmpd=$(mktemp -d "${TMPDIR:-/tmp}/leakscope-tree.XXXXXX") || die "cannot create a temporary directory"
 	trap 'rm -rf "$tmpd"' EXIT
 	trap 'exit 1' INT TERM HUP
-	: >"$tmpd/errors"; : >"$tmpd/live"; : >"$tmpd/vanished"
+	: >"$tmpd/errors"; : >"$tmpd/live"; : >"$tmpd/vanished"; : >"$tmpd/maybe"
 	handled=0 root_gone="" root_ws="" seen=" "
 	# off: the root first, so no child forked from now on inherits an open
 	# window; then the descendants, again until no new one appears (a
@@ -641,6 +673,7 @@ cmd_tree() {
 		done
 		[ $new = 1 ] || break
 	done
+	tree_settle_maybe
 	case $what in
 	status|on)
 		nerr=$(wc -l <"$tmpd/errors")
