@@ -751,6 +751,14 @@ EOF
 	fi
 	if [ "$what" = off ]; then
 		cut -f 1 "$tmpd/exits" | while IFS= read -r f; do rm -f "$f"; done
+		# The drops this report told of are told: the next window's
+		# report counts its own.
+		for t in $tops; do
+			printf '%s\n' "$RDIRS" | while IFS= read -r d; do
+				[ -n "$d" ] && [ -f "$d/exit/$t/dropped" ] && [ ! -L "$d/exit/$t/dropped" ] &&
+					: >"$d/exit/$t/dropped" 2>/dev/null
+			done
+		done
 	fi
 	what_done=closed
 	[ "$what" = report ] && what_done=reported

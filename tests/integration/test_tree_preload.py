@@ -159,6 +159,24 @@ try:
     t.ok(len(names) == 5 and dropped == 3,
          "LEAKSCOPE_EXIT_REPORTS=5 with 8 children: 5 kept, dropped counts 3 (%d, %d)"
          % (len(names), dropped))
+    # The tree report says so, and the next window's report counts anew.
+    cli = os.path.join(BUILD, "leakscope")
+    env = dict(os.environ, LEAKSCOPE_RUNTIME_DIR=rt)
+    out = os.path.join(rt, "tree.report")
+    r = subprocess.run([cli, "off", "--tree", str(p.pid), "-o", out], env=env,
+                       capture_output=True, text=True)
+    hdr = dict(l.split(": ", 1) for l in open(out).read().splitlines()[:8] if ": " in l) \
+        if r.returncode == 0 else {}
+    t.ok(hdr.get("exited") == "5" and hdr.get("live") == "1" and
+         hdr.get("exit_reports_dropped") == "3",
+         "off --tree: 1 live and 5 exited processes, exit_reports_dropped: 3", repr(hdr))
+    subprocess.run([cli, "on", "--tree", str(p.pid), "--sampling", "1"], env=env,
+                   capture_output=True)
+    r = subprocess.run([cli, "report", "--tree", str(p.pid)], env=env, capture_output=True,
+                       text=True)
+    t.ok("\nexit_reports_dropped: 0\n" in r.stdout and "\nprocesses: 1\n" in r.stdout,
+         "the next window's tree report counts its own drops (0) and processes (1)",
+         r.stdout[:300] + r.stderr[-300:])
 finally:
     p.stdin.write("\n")
     p.stdin.close()
