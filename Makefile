@@ -99,3 +99,5 @@ help:
 	@echo "make tsan     the same under ThreadSanitizer"
 	@echo "make fuzz     the libFuzzer targets for FUZZ_SECONDS (default 60) each"
 	@echo "make bench    benchmarks against native and peers (bench/RESULTS.md)"
+	@echo "make bench-accuracy  estimates and 95% intervals against ground truth, 30 runs per mode"
+	@echo "make bench-cost      callgrind instructions: mallocbench per op, redis-server per request"
