@@ -41,3 +41,12 @@ bench-quick: deps-bench
 bench-accuracy: deps-bench
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/accuracy
 	@python3 bench/accuracy.py --write
+# What each sampling mode costs in callgrind's instructions (issue 12):
+# mallocbench per operation, redis-server per request, native, no window,
+# count and byte sampling; BASELINE= the revision whose no-window preload is
+# measured beside this one (about 5 minutes; bench/costbench.py).
+BASELINE ?= ef61e35
+.PHONY: bench-cost
+bench-cost: deps-bench
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/mallocbench
+	@python3 bench/costbench.py --write $(if $(BASELINE),--baseline $(BASELINE))

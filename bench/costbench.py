@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""bench/costbench.py: what each sampling mode costs, in callgrind's
+instruction counts (exact, where timing on this VM drifts by up to 1.5x).
+
+- mallocbench (bench/mallocbench.c, 1 thread): marginal instructions per
+  operation (one free and one allocation, plus the benchmark's own work),
+  (I(2n) - I(n)) / n of the whole process, so start-up (loading libunwind,
+  say) is left out; native, leakscope with no window, sampling=1000 and
+  bytes=512K (issue 12: bytes=512K no more than sampling=1000, both within
+  1.03x native).
+- redis-server (Debian's, on jemalloc) under callgrind, driven by
+  redis-benchmark (SET and GET, one client, no pipelining): instructions
+  per request of the server process, all threads, counted between
+  `callgrind_control --zero` and `--dump` around a run of 2n requests and
+  one of 4n, (I(4n) - I(2n)) / 2n; native, no window, sampling=500,
+  bytes=512K.
+- With --baseline REV, leakscope's preload built from git revision REV
+  (in a temporary worktree) is measured with no window beside this one: the
+  no-window path before and after.
+
+    bench/costbench.py [--write] [--baseline REV] [--ops N] [--requests N] [--reps K]
+"""
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+LIB = os.path.join(BUILD, "libleakscope.so")
+MB = os.path.join(BUILD, "bench", "mallocbench")
+RESULTS = os.path.join(ROOT, "bench", "RESULTS.md")
+TITLE = "## cost of each sampling mode (callgrind, bench/costbench.py)"
+TMP = tempfile.mkdtemp(prefix="ls-costbench.")
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def tool(name):
+    for d in ("/usr/bin", "/usr/sbin", "/bin"):
+        p = os.path.join(d, name)
+        if os.path.exists(p):
+            return p
+    return shutil.which(name)
+
+
+def ls_env(lib, extra=None):
+    env = {"LD_PRELOAD": lib, "LEAKSCOPE_PORT": "off",
+           "LEAKSCOPE_RUNTIME_DIR": os.path.join(TMP, "rt")}
+    env.update(extra or {})
+    return env
+
+
+def configs(baseline_lib, window_a, window_b):
+    """(name, env) pairs; window_a/b are the two sampled configurations."""
+    c = [("native", {}), ("leakscope, no window", ls_env(LIB))]
+    if baseline_lib:
+        c.append(("leakscope, no window, before (%s)" % baseline_lib[1], ls_env(baseline_lib[0])))
+    c += [("leakscope " + window_a[0], ls_env(LIB, window_a[1])),
+          ("leakscope " + window_b[0], ls_env(LIB, window_b[1]))]
+    return c
+
+
+# ---------------------------------------------------------------- mallocbench
+
+def totals(path):
+    with open(path) as f:
+        for line in f:
+            if line.startswith("totals:"):
+                return int(line.split()[1])
+    raise RuntimeError("no totals in %s" % path)
+
+
+def mb_instructions(env, ops):
+    """Instructions of one whole mallocbench run under callgrind."""
+    out = os.path.join(TMP, "cg.mb.%p")
+    for f in os.listdir(TMP):
+        if f.startswith("cg.mb."):
+            os.unlink(os.path.join(TMP, f))
+    # env(1) inside valgrind: LD_PRELOAD must reach the program, not valgrind.
+    argv = [tool("valgrind"), "--tool=callgrind", "--trace-children=yes",
+            "--callgrind-out-file=" + out, "env"] + ["%s=%s" % kv for kv in env.items()] + \
+        [MB, "-n", str(ops)]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+    files = [os.path.join(TMP, f) for f in os.listdir(TMP) if f.startswith("cg.mb.")]
+    if r.returncode != 0 or not files:
+        raise RuntimeError("callgrind mallocbench failed: %s" % r.stderr[-500:])
+    return max(totals(f) for f in files)
+
+
+def mallocbench(cfgs, ops, reps):
+    per = {}
+    for name, env in cfgs:
+        vals = []
+        for _ in range(reps):
+            vals.append((mb_instructions(env, 2 * ops) - mb_instructions(env, ops)) / ops)
+        per[name] = vals
+        log("  mallocbench %s: %s instructions per op" % (name, " ".join("%.1f" % v for v in vals)))
+    return per
+
+
+# ---------------------------------------------------------------- redis
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def redis_cli(port, *args):
+    return subprocess.run([tool("redis-cli"), "-p", str(port)] + list(args), capture_output=True,
+                          text=True, timeout=60).stdout.strip()
+
+
+def bench_requests(port, n):
+    """n SETs then n GETs (100-byte values, 1000 keys), one client."""
+    r = subprocess.run([tool("redis-benchmark"), "-p", str(port), "-c", "1", "-P", "1", "-n", str(n),
+                        "-r", "1000", "-d", "100", "-t", "set,get", "-q"],
+                       capture_output=True, text=True, timeout=1800)
+    if r.returncode != 0:
+        raise RuntimeError("redis-benchmark failed: %s" % r.stderr[-300:])
+
+
+def control(pid, what):
+    r = subprocess.run([tool("callgrind_control"), what, str(pid)], capture_output=True, text=True,
+                       timeout=120)
+    if r.returncode != 0 or "OK" not in r.stdout:
+        raise RuntimeError("callgrind_control %s %d: %s%s" % (what, pid, r.stdout, r.stderr))
+
+
+def redis_per_request(env, requests, reps):
+    """Instructions per request of one redis-server under callgrind."""
+    port = free_port()
+    out = os.path.join(TMP, "cg.redis.%p")
+    for f in os.listdir(TMP):
+        if f.startswith("cg.redis."):
+            os.unlink(os.path.join(TMP, f))
+    # --hz 1: serverCron, whose cost grows with time (and time with
+    # callgrind's slowdown), runs once a second instead of ten times.
+    argv = [tool("valgrind"), "--tool=callgrind", "--trace-children=yes",
+            "--callgrind-out-file=" + out, "env"] + ["%s=%s" % kv for kv in env.items()] + \
+        [tool("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--daemonize", "no", "--hz", "1"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            if redis_cli(port, "ping") == "PONG":
+                break
+            if proc.poll() is not None:
+                raise RuntimeError("redis-server under callgrind exited")
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("redis-server under callgrind did not start")
+        bench_requests(port, requests)      # warm-up: every key exists
+        vals = []
+        for _ in range(reps):
+            phase = []
+            for n in (requests, 2 * requests):
+                control(proc.pid, "--zero")
+                bench_requests(port, n)
+                before = set(os.listdir(TMP))
+                control(proc.pid, "--dump")
+                new = [f for f in os.listdir(TMP) if f.startswith("cg.redis.") and f not in before]
+                if not new:
+                    raise RuntimeError("callgrind wrote no dump")
+                phase.append(totals(os.path.join(TMP, sorted(new)[-1])))
+            # n SETs and n GETs: 2n requests, then 4n.
+            vals.append((phase[1] - phase[0]) / (2 * requests))
+        return vals
+    finally:
+        redis_cli(port, "shutdown", "nosave")
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def redis(cfgs, requests, reps):
+    per = {}
+    for name, env in cfgs:
+        per[name] = redis_per_request(env, requests, reps)
+        log("  redis %s: %s instructions per request" % (name, " ".join("%.1f" % v
+                                                                          for v in per[name])))
+    return per
+
+
+# ---------------------------------------------------------------- baseline
+
+def build_baseline(rev):
+    """The preload built from git revision rev, in a temporary worktree."""
+    wt = os.path.join(TMP, "baseline")
+    subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", wt, rev], check=True,
+                   capture_output=True)
+    try:
+        r = subprocess.run(["make", "-C", wt, "-j2", "build/libleakscope.so"], capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            raise RuntimeError("building %s failed: %s" % (rev, r.stderr[-500:]))
+        lib = os.path.join(TMP, "libleakscope-%s.so" % rev)
+        shutil.copy(os.path.join(wt, "build", "libleakscope.so"), lib)
+        return lib
+    finally:
+        subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", wt], capture_output=True)
+
+
+# ---------------------------------------------------------------- output
+
+def med(v):
+    return statistics.median(v)
+
+
+def rng(v):
+    return "%.1f" % v[0] if len(v) == 1 else "%.1f (%.1f-%.1f)" % (med(v), min(v), max(v))
+
+
+def section(args, mb, rd, took):
+    L = [TITLE + "\n"]
+    L.append("Written by `make bench-cost` (`bench/costbench.py`) on %s in %.0f s, leakscope %s. "
+             "Exact counts from callgrind (valgrind %s), median (min-max) of %d repetitions: "
+             "the sampled configurations vary a little with the random gaps.\n"
+             % (time.strftime("%Y-%m-%d %H:%M"), took, git_rev(), valgrind_version(), args.reps))
+    if mb:
+        nat = med(mb["native"])
+        L.append("### mallocbench, 1 thread\n")
+        L.append("Marginal instructions per operation (one free, one allocation of 16 B .. 64 KiB, "
+                 "mean 1.2 KB, plus the benchmark's work), (I(2n) - I(n)) / n with n = %d. At a "
+                 "mean of 1.2 KB per allocation, bytes=512K samples about one allocation in 440, "
+                 "sampling=1000 one in 1000.\n" % args.ops)
+        L.append("| configuration | instructions per op | ratio to native |")
+        L.append("|---|---|---|")
+        for name, v in mb.items():
+            L.append("| %s | %s | %.4f |" % (name, rng(v), med(v) / nat))
+        L.append("")
+    if rd:
+        nat = med(rd["native"])
+        L.append("### redis-server, instructions per request\n")
+        L.append("Debian's redis-server (jemalloc) under callgrind, `--hz 1`; `redis-benchmark -c 1 "
+                 "-P 1 -r 1000 -d 100 -t set,get`; instructions of the server process (all its "
+                 "threads) between `callgrind_control --zero` and `--dump`, (I(4n) - I(2n)) / 2n "
+                 "with n = %d SETs and as many GETs, after a warm-up run. Counts user-space "
+                 "instructions only: the kernel's work for each request's read and write is "
+                 "not in them.\n" % args.requests)
+        L.append("| configuration | instructions per request | ratio to native |")
+        L.append("|---|---|---|")
+        for name, v in rd.items():
+            L.append("| %s | %s | %.4f |" % (name, rng(v), med(v) / nat))
+        L.append("")
+    if mb:
+        L.append("### targets (issue 12)\n")
+        L.append("| figure | target | measured | met |")
+        L.append("|---|---|---|---|")
+        nat = med(mb["native"])
+        b, s = med(mb["leakscope bytes=512K"]), med(mb["leakscope sampling=1000"])
+
+        def row(what, target, measured, met):
+            L.append("| %s | %s | %s | %s |" % (what, target, measured, "yes" if met else "**no**"))
+        row("mallocbench bytes=512K against sampling=1000", "no more instructions",
+            "%.1f against %.1f per op" % (b, s), b <= s)
+        row("mallocbench bytes=512K", "<= 1.03x native", "%.4fx" % (b / nat), b / nat <= 1.03)
+        row("mallocbench sampling=1000", "<= 1.03x native", "%.4fx" % (s / nat), s / nat <= 1.03)
+        before = [k for k in mb if k.startswith("leakscope, no window, before")]
+        if before:
+            a, o = med(mb["leakscope, no window"]), med(mb[before[0]])
+            row("mallocbench no window, this build against %s" % before[0].split("(")[1].rstrip(")"),
+                "unchanged", "%.1f against %.1f per op" % (a, o), abs(a - o) < 0.5)
+        L.append("")
+    return "\n".join(L) + "\n"
+
+
+def git_rev():
+    r = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                       text=True)
+    return r.stdout.strip() or "?"
+
+
+def valgrind_version():
+    r = subprocess.run([tool("valgrind"), "--version"], capture_output=True, text=True)
+    return r.stdout.strip()
+
+
+def splice(text):
+    with open(RESULTS) as f:
+        old = f.read()
+    if TITLE in old:
+        a = old.index(TITLE)
+        b = old.find("\n## ", a + 1)
+        new = old[:a] + text + (old[b + 1:] if b >= 0 else "")
+    else:
+        b = old.find("\n## targets")
+        new = old[:b + 1] + text + "\n" + old[b + 1:] if b >= 0 else old + "\n" + text
+    with open(RESULTS, "w") as f:
+        f.write(new)
+    log("wrote %s" % RESULTS)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--ops", type=int, default=200000, help="mallocbench n (default 200000)")
+    ap.add_argument("--requests", type=int, default=10000,
+                    help="redis n: SETs and as many GETs in the first phase (default 10000)")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--baseline", help="also measure the no-window preload of this git revision")
+    ap.add_argument("--no-redis", action="store_true")
+    ap.add_argument("--no-mallocbench", action="store_true")
+    ap.add_argument("--write", action="store_true", help="put the tables in bench/RESULTS.md")
+    args = ap.parse_args()
+    for f in (LIB, MB):
+        if not os.path.exists(f):
+            sys.exit("costbench: %s is missing (make bench-cost builds it)" % f)
+    t0 = time.time()
+    base = None
+    if args.baseline:
+        base = (build_baseline(args.baseline), args.baseline)
+    try:
+        bytes_cfg = ("bytes=512K", {"LEAKSCOPE_SAMPLING_BYTES": "512K"})
+        mb = rd = None
+        if not args.no_mallocbench:
+            mb = mallocbench(configs(base, ("sampling=1000", {"LEAKSCOPE_SAMPLING": "1000"}),
+                                     bytes_cfg), args.ops, args.reps)
+        if not args.no_redis:
+            rd = redis(configs(base, ("sampling=500", {"LEAKSCOPE_SAMPLING": "500"}), bytes_cfg),
+                       args.requests, args.reps)
+        text = section(args, mb, rd, time.time() - t0)
+        print(text)
+        if args.write:
+            splice(text)
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
