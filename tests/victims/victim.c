@@ -25,6 +25,11 @@
  *                         thread keeps signalling this one; the handler
  *                         frees blocks (not async-signal-safe, but real
  *                         programs do it)
+ *   mixed S:K[,S:K...]    leak K blocks of S bytes for each pair, interleaved
+ *                         (one of each size in turn), all from one stack
+ *                         (leak_mixed); pointers kept in a static array
+ *                         (at most 400000 blocks in all), so the command
+ *                         itself allocates nothing else
  *   quit
  */
 #define _GNU_SOURCE
@@ -381,6 +386,50 @@ static void spawn(long n)
 	}
 }
 
+#define MIXED_MAX 400000
+static void *mixed_sink[MIXED_MAX];
+static long mixed_n;
+
+NOINLINE static void leak_mixed(size_t s)
+{
+	void *p = malloc(s);
+	fill(p, s < 64 ? s : 64);
+	mixed_sink[mixed_n++] = p;
+}
+
+/* "S:K,S:K,...": one block of each size in turn while any remain. */
+static int mixed(const char *spec)
+{
+	size_t size[16];
+	long left[16], total = 0, most = 0;
+	int n = 0;
+	const char *q = spec;
+
+	while (*q) {
+		char *end;
+		if (n == 16)
+			return 1;
+		size[n] = strtoull(q, &end, 10);
+		if (*end != ':' || size[n] == 0)
+			return 1;
+		left[n] = strtol(end + 1, &end, 10);
+		if (left[n] < 0 || (*end && *end != ','))
+			return 1;
+		total += left[n];
+		if (left[n] > most)
+			most = left[n];
+		n++;
+		q = *end ? end + 1 : end;
+	}
+	if (n == 0 || mixed_n + total > MIXED_MAX)
+		return 1;
+	for (long t = 0; t < most; t++)
+		for (int i = 0; i < n; i++)
+			if (t < left[i])
+				leak_mixed(size[i]);
+	return 0;
+}
+
 static void sig_leak(int sig)
 {
 	(void)sig;
@@ -397,7 +446,7 @@ NOINLINE static void sig_raiser(long n)
 
 int main(void)
 {
-	char line[256], cmd[32], api[32];
+	char line[256], cmd[32], api[32], spec[201];
 	long count, threads;
 	size_t size;
 
@@ -458,6 +507,11 @@ int main(void)
 			sig_raiser(count);
 		} else if (!strcmp(cmd, "signals") && sscanf(line, "%*s %ld", &count) == 1) {
 			printf("signals handled: %ld\n", signal_storm(count));
+		} else if (!strcmp(cmd, "mixed") && sscanf(line, "%*s %200s", spec) == 1) {
+			if (mixed(spec)) {
+				printf("error: bad mixed spec %s\n", spec);
+				continue;
+			}
 		} else if (!strcmp(cmd, "fork") && sscanf(line, "%*s %ld", &count) == 1) {
 			printf("fork failures: %ld\n", fork_loop(count));
 		} else {
