@@ -172,6 +172,15 @@ def top_est(rep):
             rep.get("est_bytes", rep["estimated"]["bytes"]))
 
 
+UNITS = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+def shown(text, unit, value):
+    """text (in unit, as many decimals as it has) is value rounded."""
+    dec = len(text.split(".")[1]) if "." in text else 0
+    return abs(float(text) - value / UNITS[unit]) <= 0.5 * 10 ** -dec + 1e-9
+
+
 def check_formats(path, rep, label, mode):
     """Every output format's totals against the json's."""
     ec, eb = top_est(rep)
@@ -183,14 +192,24 @@ def check_formats(path, rep, label, mode):
     t.ok(r.returncode == 0 and m and int(m.group(1)) == eb,
          "%s: text headline says %s bytes estimated, the json %d" % (label, m and m.group(1), eb),
          head)
-    lines = re.findall(r"^leak \d+: (\d+) allocations, (\d+) bytes estimated", r.stdout, re.M)
-    t.ok([(int(a), int(b)) for a, b in lines] == [(lk["est_count"], lk["est_bytes"])
-                                                   for lk in rep["leaks"]],
+    # "N allocations (95%: LO-HI), B bytes estimated (95%: X-Y UNIT)": the
+    # counts' bounds exact, the bytes' rounded to UNIT.
+    iv = r"(\d+) allocations(?: \(95%: (\d+)-(\d+)\))?, (\d+) bytes estimated" \
+         r"(?: \(95%: ([\d.]+)-([\d.]+) (B|kB|MB|GB)\))?"
+    lines = re.findall(r"^leak \d+: " + iv, r.stdout, re.M)
+    t.ok([(int(x[0]), int(x[3])) for x in lines] == [(lk["est_count"], lk["est_bytes"])
+                                                      for lk in rep["leaks"]],
          "%s: each leak's text headline gives its json est_count and est_bytes" % label)
     if "est_bytes_lo" in rep:
-        lo, hi = rep["est_bytes_lo"], rep["est_bytes_hi"]
-        t.ok(str(lo) in head and str(hi) in head,
-             "%s: the text headline shows the 95%% interval [%s, %s]" % (label, lo, hi), head)
+        bad = []
+        for x, e in zip([re.search(iv, head).groups()] + lines, [rep] + rep["leaks"]):
+            if not x[1] or (int(x[1]), int(x[2])) != (e["est_count_lo"], e["est_count_hi"]):
+                bad.append("count %r against [%s, %s]" % (x[:3], e["est_count_lo"], e["est_count_hi"]))
+            if not x[4] or not (shown(x[4], x[6], e["est_bytes_lo"]) and
+                                shown(x[5], x[6], e["est_bytes_hi"])):
+                bad.append("bytes %r against [%s, %s]" % (x[4:], e["est_bytes_lo"], e["est_bytes_hi"]))
+        t.ok(not bad, "%s: the text headlines show the json's 95%% intervals" % label,
+             "; ".join(bad[:4]))
     # folded: the values add up to the leaks' est_bytes
     r = run([TRANSLATE, "--format", "folded", path], text=True)
     vals = [int(l.rsplit(" ", 1)[1]) for l in r.stdout.strip().split("\n") if l]
@@ -354,8 +373,7 @@ def bad_input():
     h = Host([VICTIM])
     try:
         for q in ("sampling=10&bytes=8K", "bytes=8K&sampling=10", "", "bytes=0", "bytes=2G",
-                  "bytes=12Q", "bytes=", "bytes=-1", "bytes=1.5K", "bytes=1025M", "bytes=K",
-                  "bytes=8K&bytes=8K"):
+                  "bytes=12Q", "bytes=", "bytes=-1", "bytes=1.5K", "bytes=1025M", "bytes=K"):
             st, body = h.get("/leak-on" + ("?" + q if q else ""))
             t.ok(st == 400 and one_line(body), "/leak-on?%s -> 400 with a one-line reason" % q,
                  "got %d %r" % (st, body))
@@ -368,7 +386,16 @@ def bad_input():
                  "/leak-on?%s opens a byte window, sampling_bytes %d" % (q, want),
                  "%d %r; status %r" % (st, body, {k: s.get(k) for k in ("mode", "sampling_bytes")}))
             h.get("/leak-off")
-        t.ok(status(h).get("mode") in (None, "off", "count", "bytes"), "status after leak-off parses")
+        r = run([os.path.join(BUILD, "leakscope"), "on", "--port", str(h.port), "--bytes", "64K"],
+                text=True)
+        s = status(h)
+        t.ok(r.returncode == 0 and s.get("mode") == "bytes" and s.get("sampling_bytes") == 64 << 10,
+             "leakscope on --bytes 64K opens a byte window", r.stdout + r.stderr)
+        r = run([os.path.join(BUILD, "leakscope"), "on", "--port", str(h.port), "--bytes", "12Q"],
+                text=True)
+        t.ok(r.returncode != 0 and status(h).get("sampling_bytes") == 64 << 10,
+             "leakscope on --bytes 12Q fails and leaves the window as it was (exit %d)" % r.returncode)
+        h.get("/leak-off")
     finally:
         h.stop()
         h.cleanup()
