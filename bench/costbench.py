@@ -59,13 +59,28 @@ def ls_env(lib, extra=None):
     return env
 
 
-def configs(baseline_lib, window_a, window_b):
-    """(name, env) pairs; window_a/b are the two sampled configurations."""
+def configs(baseline_lib, window_a, window_b, quiet=False):
+    """(name, env) pairs; window_a (count mode) and window_b (byte mode) are
+    the sampled configurations; quiet adds windows that (almost) never
+    sample, for what an open window costs before any sample. The baseline
+    (the preload of another revision) runs with no window and with the
+    count-mode windows, which it has too."""
     c = [("native", {}), ("leakscope, no window", ls_env(LIB))]
     if baseline_lib:
         c.append(("leakscope, no window, before (%s)" % baseline_lib[1], ls_env(baseline_lib[0])))
-    c += [("leakscope " + window_a[0], ls_env(LIB, window_a[1])),
-          ("leakscope " + window_b[0], ls_env(LIB, window_b[1]))]
+    c += [("leakscope " + window_a[0], ls_env(LIB, window_a[1]))]
+    if baseline_lib:
+        c.append(("leakscope %s, before (%s)" % (window_a[0], baseline_lib[1]),
+                  ls_env(baseline_lib[0], window_a[1])))
+    c += [("leakscope " + window_b[0], ls_env(LIB, window_b[1]))]
+    if quiet:
+        q = {"LEAKSCOPE_SAMPLING": "1000000000"}
+        c.append(("leakscope sampling=1000000000 (a window, no samples)", ls_env(LIB, q)))
+        if baseline_lib:
+            c.append(("leakscope sampling=1000000000 (a window, no samples), before (%s)"
+                      % baseline_lib[1], ls_env(baseline_lib[0], q)))
+        c.append(("leakscope bytes=1G (a window, about no samples)",
+                  ls_env(LIB, {"LEAKSCOPE_SAMPLING_BYTES": "1G"})))
     return c
 
 
@@ -96,15 +111,38 @@ def mb_instructions(env, ops):
     return max(totals(f) for f in files)
 
 
+def mb_sampled(env, ops):
+    """Samples taken by one mallocbench run (natively, from the exit
+    report's header): what a sampled configuration samples per operation."""
+    rep = os.path.join(TMP, "mb.report")
+    e = dict(os.environ, **env, LEAKSCOPE_REPORT=rep)
+    if os.path.exists(rep):
+        os.unlink(rep)
+    subprocess.run([MB, "-n", str(ops)], env=e, capture_output=True, timeout=600)
+    try:
+        with open(rep) as f:
+            for line in f:
+                if line.startswith("sampled: "):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def mallocbench(cfgs, ops, reps):
-    per = {}
+    """{name: [instructions per op]} and {name: samples per op}."""
+    per, rate = {}, {}
     for name, env in cfgs:
         vals = []
         for _ in range(reps):
             vals.append((mb_instructions(env, 2 * ops) - mb_instructions(env, ops)) / ops)
         per[name] = vals
+        if "LEAKSCOPE_SAMPLING" in env or "LEAKSCOPE_SAMPLING_BYTES" in env:
+            got = [mb_sampled(env, n) for n in (ops, 2 * ops) for _ in range(reps)]
+            if all(g is not None for g in got):
+                rate[name] = (sum(got[reps:]) - sum(got[:reps])) / reps / ops
         log("  mallocbench %s: %s instructions per op" % (name, " ".join("%.1f" % v for v in vals)))
-    return per
+    return per, rate
 
 
 # ---------------------------------------------------------------- redis
@@ -224,7 +262,8 @@ def rng(v):
     return "%.1f" % v[0] if len(v) == 1 else "%.1f (%.1f-%.1f)" % (med(v), min(v), max(v))
 
 
-def section(args, mb, rd, took):
+def section(args, mbr, rd, took):
+    mb, rate = mbr if mbr else (None, {})
     L = [TITLE + "\n"]
     L.append("Written by `make bench-cost` (`bench/costbench.py`) on %s in %.0f s, leakscope %s. "
              "Exact counts from callgrind (valgrind %s), median (min-max) of %d repetitions: "
@@ -237,11 +276,26 @@ def section(args, mb, rd, took):
                  "mean 1.2 KB, plus the benchmark's work), (I(2n) - I(n)) / n with n = %d. At a "
                  "mean of 1.2 KB per allocation, bytes=512K samples about one allocation in 440, "
                  "sampling=1000 one in 1000.\n" % args.ops)
-        L.append("| configuration | instructions per op | ratio to native |")
-        L.append("|---|---|---|")
+        L.append("| configuration | instructions per op | ratio to native | samples per op |")
+        L.append("|---|---|---|---|")
         for name, v in mb.items():
-            L.append("| %s | %s | %.4f |" % (name, rng(v), med(v) / nat))
+            L.append("| %s | %s | %.4f | %s |" % (name, rng(v), med(v) / nat,
+                                                 "%.5f" % rate[name] if name in rate else ""))
         L.append("")
+        # The split: an open window's cost per operation, then per sample.
+        split = []
+        for mode, quiet in (("sampling=1000", "sampling=1000000000"), ("bytes=512K", "bytes=1G")):
+            a = [k for k in mb if k == "leakscope " + mode]
+            q = [k for k in mb if k.startswith("leakscope " + quiet + " ") and "before" not in k]
+            if a and q and rate.get(a[0]):
+                w = med(mb[q[0]]) - med(mb["leakscope, no window"])
+                s_ = (med(mb[a[0]]) - med(mb[q[0]])) / rate[a[0]]
+                split.append("%s: an open window adds %.1f instructions per operation to the "
+                             "no-window path, each sample about %.0f (%.5f samples per "
+                             "operation, counted natively from the exit report's `sampled`)"
+                             % (mode, w, s_, rate[a[0]]))
+        if split:
+            L.append("Split: " + "; ".join(split) + ".\n")
     if rd:
         nat = med(rd["native"])
         L.append("### redis-server, instructions per request\n")
@@ -274,6 +328,14 @@ def section(args, mb, rd, took):
             a, o = med(mb["leakscope, no window"]), med(mb[before[0]])
             row("mallocbench no window, this build against %s" % before[0].split("(")[1].rstrip(")"),
                 "unchanged", "%.1f against %.1f per op" % (a, o), abs(a - o) < 0.5)
+        for k in mb:
+            if k.startswith("leakscope sampling=") and k.endswith(")") and ", before (" in k:
+                now = k.split(", before (")[0]
+                if now in mb:
+                    a, o = med(mb[now]), med(mb[k])
+                    L.append("| mallocbench %s, this build against %s | | %.1f against %.1f per op "
+                             "(%+.1f) | |" % (now[len("leakscope "):], k.split("(")[-1].rstrip(")"),
+                                              a, o, a - o))
         L.append("")
     return "\n".join(L) + "\n"
 
@@ -327,7 +389,7 @@ def main():
         mb = rd = None
         if not args.no_mallocbench:
             mb = mallocbench(configs(base, ("sampling=1000", {"LEAKSCOPE_SAMPLING": "1000"}),
-                                     bytes_cfg), args.ops, args.reps)
+                                     bytes_cfg, quiet=True), args.ops, args.reps)
         if not args.no_redis:
             rd = redis(configs(base, ("sampling=500", {"LEAKSCOPE_SAMPLING": "500"}), bytes_cfg),
                        args.requests, args.reps)
