@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: MIT
 # symbolize/: the offline translator, build/leakscope-translate.
 
-TRANSLATE_SRCS := main lines report tree view maps module symtab dwarf sym output summary fold flame html util
+TRANSLATE_SRCS := main lines report tree view maps module symtab dwarf sym output summary fold flame html util \
+                  estimate interval
 TRANSLATE_OBJS := $(TRANSLATE_SRCS:%=$(BUILD)/symbolize/%.o)
 # libiberty (libiberty-dev, static only: libiberty.a, built as PIC) for
 # cplus_demangle, which demangles C++, Rust legacy and Rust v0 names.
-TRANSLATE_LIBS := -ldw -lelf -liberty
+# GSL (libgsl-dev) for the incomplete gamma function of the 95% intervals
+# (interval.c); libgsl leaves its CBLAS to the program: GSL's own.
+TRANSLATE_LIBS := -ldw -lelf -liberty -lgsl -lgslcblas -lm
 
 # --format pprof: symbolize/pprof/pprof.c packs messages with protobuf-c code
 # that protoc-c generates from symbolize/pprof/profile.proto into the build
