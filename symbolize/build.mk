@@ -125,3 +125,9 @@ $(GOLDEN)/victim-o2: tests/victims/victim.c | $(BUILD)
 
 tests: $(GOLDEN)/victim-o2
 TESTS += "python3 tests/golden/trees.py"
+
+# Report format 2 and the 95% intervals (tests/golden/weights.py): hand-written
+# reports of both modes, every interval checked against an independent
+# computation (and SciPy's, with python3-scipy), each format read by its
+# consumer.
+TESTS += "python3 tests/golden/weights.py"
