@@ -55,7 +55,7 @@ static void decision_rate(uint64_t N, unsigned allocs)
 
 	CHECK(ls_window_on(N) == 0, "window opens at N=%llu", (unsigned long long)N);
 	for (unsigned i = 0; i < allocs; i++)
-		sampled += ls_sample_now();
+		sampled += ls_sample_now(16);
 	struct ls_window_info info;
 	ls_report_ref();
 	ls_window_off(&info);
@@ -65,7 +65,7 @@ static void decision_rate(uint64_t N, unsigned allocs)
 	CHECK(fabs(sampled - want) <= 5 * sd + 1e-9,
 	      "N=%llu: %u of %u allocations sampled, expected %.1f +- %.1f",
 	      (unsigned long long)N, sampled, allocs, want, 5 * sd);
-	CHECK(!ls_sample_now(), "no sampling once the window is closed");
+	CHECK(!ls_sample_now(16), "no sampling once the window is closed");
 }
 
 /* A periodic allocation pattern must not alias with the sampler: with a
@@ -78,7 +78,7 @@ static void no_aliasing(void)
 	ls_window_on(N);
 	for (unsigned r = 0; r < ROUNDS; r++)
 		for (unsigned ph = 0; ph < N; ph++)
-			hits[ph] += ls_sample_now();
+			hits[ph] += ls_sample_now(16);
 	struct ls_window_info info;
 	ls_report_ref();
 	ls_window_off(&info);
@@ -101,7 +101,7 @@ static void guard_blocks(void)
 	ls_window_on(1);
 	ls_guard_enter();
 	for (int i = 0; i < 1000; i++)
-		sampled += ls_sample_now();
+		sampled += ls_sample_now(16);
 	ls_guard_leave();
 	struct ls_window_info info;
 	ls_report_ref();
