@@ -146,6 +146,14 @@ int ls_lines_header(struct ls_lines *rd, struct ls_hdr **hdr, size_t *nhdr, cons
 			return ls_lines_bad(rd, "header '%s' wants two integers", key);
 		break;
 	}
+	case LS_HDR_BIG_PAIR: {
+		const char *sp = strchr(val, ' ');
+
+		if (sp == NULL || !ls_util_parse_big(val, (size_t)(sp - val), &h->x) ||
+		    !ls_util_parse_big(sp + 1, strlen(sp + 1), &h->y))
+			return ls_lines_bad(rd, "header '%s' wants two integers", key);
+		break;
+	}
 	case LS_HDR_STRING:
 		break;
 	}
