@@ -27,7 +27,7 @@
  * chi2(q; d) being the q-quantile of chi-squared with d degrees. The live
  * count is N mu, so its interval is N times that. A binomial count varies
  * less than a Poisson one of the same mean (by 1 - 1/N), so the interval
- * covers at least 95% (the measured coverage is in bench/RESULTS.md).
+ * covers at least about 95% (bench/'s accuracy benchmark measures it).
  *
  * The scaled Poisson interval. Any other estimate is a Horvitz-Thompson
  * sum E = sum of w_i over the sampled allocations i, each drawn
