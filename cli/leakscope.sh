@@ -44,7 +44,9 @@ commands:
                  start CMD under leakscope and print its control URL
   ps [--tree PID] [--json]
                  every process running under leakscope that you may reach
-  on --sampling N       open a leak window (sample one allocation in N)
+  on --sampling N | --bytes B
+                        open a leak window: sample one allocation in N, or
+                        on average one per B bytes allocated (512K, 1M ...)
   off [-o FILE] [--min-age S] [--format text|pprof]
                         close the window and write its report
   report [-o FILE] [--min-age S] [--format text|pprof]
@@ -74,13 +76,14 @@ EOF
 
 help_run() {
 	cat <<EOF
-usage: $me run [--port P] [--sampling N] [--report FILE] -- CMD [ARGS...]
+usage: $me run [--port P] [--sampling N | --bytes B] [--report FILE] -- CMD [ARGS...]
 
 Starts CMD with the leakscope preload, prints the control URL on stderr
 once the port is open, and waits for CMD, returning its exit status.
 
   --port P        control port (default 0: any free port)
   --sampling N    open a window at start, sampling one allocation in N
+  --bytes B       open a window at start, sampling one allocation per B bytes
   --report FILE   write the report to FILE when CMD exits (%p = its pid)
 EOF
 }
@@ -106,9 +109,11 @@ EOF
 
 help_on() {
 	cat <<EOF
-usage: $me on --sampling N [--pid PID | --tree PID | --port P | --socket PATH]
+usage: $me on --sampling N | --bytes B [--pid PID | --tree PID | --port P | --socket PATH]
 
-Opens a leak window: about one allocation in N (1..1000000000) is sampled.
+Opens a leak window: about one allocation in N (1..1000000000) is sampled,
+or, with --bytes, on average one per B bytes allocated (1 to 1G, suffix K,
+M or G; 512K suits a live server): big allocations are then never missed.
 With --tree, in PID first, then in each descendant running under leakscope
 (one whose window is already open is said so, not an error); processes
 forked later inherit the window.
@@ -464,14 +469,14 @@ exit_reports_of() {
 			f = $0; pid = ""; anc = ""; ws = ""; top = ""; fmt = ""; last = ""; n = 0
 			while ((getline line < f) > 0) {
 				n++
-				if (n == 1) { fmt = line; if (fmt != "format: leakscope-report 1") break; continue }
+				if (n == 1) { fmt = line; if (fmt !~ /^format: leakscope-report [12]$/) break; continue }
 				if (line ~ /^(maps|stacks): / || line ~ /^(map|leak): /) break
 				if (line ~ /^pid: /) pid = substr(line, 6)
 				else if (line ~ /^ancestors: /) anc = substr(line, 12)
 				else if (line ~ /^tree_top: /) top = substr(line, 11)
 				else if (line ~ /^window_start: /) ws = substr(line, 15)
 			}
-			ok = fmt == "format: leakscope-report 1" && (pid == root || index(" " anc " ", " " root " "))
+			ok = fmt ~ /^format: leakscope-report [12]$/ && (pid == root || index(" " anc " ", " " root " "))
 			if (ok && since != "" && ws != "" && ws + 0 < since - 0.000001) ok = 0
 			if (ok) { last = line; while ((getline line < f) > 0) last = line; ok = last ~ /^end: / }
 			close(f)
@@ -555,10 +560,14 @@ tree_one() {
 		return 0 ;;
 	on)
 		if [ "$on_now" = true ]; then
-			echo "$tp: window already open (sampling one allocation in $(jget sampling "$ep_status"), $(jget window_seconds "$ep_status") s)"
+			if [ "$(jget sampling_bytes "$ep_status")" -gt 0 ] 2>/dev/null; then
+				echo "$tp: window already open (sampling one allocation per $(jget sampling_bytes "$ep_status") bytes, $(jget window_seconds "$ep_status") s)"
+			else
+				echo "$tp: window already open (sampling one allocation in $(jget sampling "$ep_status"), $(jget window_seconds "$ep_status") s)"
+			fi
 			return 0
 		fi
-		if ans=$(req "/leak-on?sampling=$sampling"); then
+		if ans=$(req "/leak-on?$onq"); then
 			echo "$tp: $ans"
 			return 0
 		fi
@@ -576,7 +585,8 @@ tree_one() {
 		fi
 		f=$tmpd/live.$tp
 		if req "/leak-$what${q:+?$q}" "$f"; then
-			if [ "$(sed -n '1p' "$f")" != "format: leakscope-report 1" ] ||
+			case $(sed -n '1p' "$f") in "format: leakscope-report "[12]) fmt_ok=1 ;; *) fmt_ok="" ;; esac
+			if [ -z "$fmt_ok" ] ||
 				! tail -n 1 "$f" | grep -q '^end: ' ||
 				[ "$(sed -n 's/^pid: //p;/^maps: /q' "$f")" != "$tp" ]; then
 				rm -f "$f"
@@ -636,11 +646,24 @@ tree_vanished_or() {
 	fi
 }
 
+# The query of /leak-on from --sampling N or --bytes B (exactly one), in
+# $onq; the preload checks the ranges and says why in its 400.
+on_query() {
+	[ -n "$sampling" ] && [ -n "$bytes" ] && usage_error "on takes --sampling N or --bytes B, not both"
+	[ -n "$sampling" ] || [ -n "$bytes" ] || usage_error "on needs --sampling N or --bytes B"
+	if [ -n "$sampling" ]; then
+		case $sampling in *[!0-9]*) usage_error "--sampling needs a number" ;; esac
+		onq="sampling=$sampling"
+	else
+		case $bytes in ''|*[!0-9KkMmGg]*|[KkMmGg]*) usage_error "--bytes needs a size like 524288 or 512K" ;; esac
+		onq="bytes=$bytes"
+	fi
+}
+
 cmd_tree() {
 	case $tree in *[!0-9]*|'') usage_error "--tree needs a number" ;; esac
 	case $what in
-	on) [ -n "$sampling" ] || usage_error "on needs --sampling N"
-	    case $sampling in *[!0-9]*) usage_error "--sampling needs a number" ;; esac ;;
+	on) on_query ;;
 	off|report)
 		case ${format:-text} in
 		text) ;;
@@ -843,6 +866,9 @@ EOF
 		function human(b,   u, i) { b += 0; split("B KiB MiB GiB TiB PiB", u, " ")
 			for (i = 1; b >= 1024 && i < 6; i++) b /= 1024
 			return i == 1 ? sprintf("%d B", b) : sprintf("%.1f %s", b, u[i]) }
+		function hb(b) { if (b % 1073741824 == 0) return (b / 1073741824) "G"
+			if (b % 1048576 == 0) return (b / 1048576) "M"
+			if (b % 1024 == 0) return (b / 1024) "K"; return b }
 		function age(s) { s = int(s)
 			if (s < 60) return s "s"
 			if (s < 3600) return sprintf("%dm%02ds", s / 60, s % 60)
@@ -854,6 +880,7 @@ EOF
 			ppid[n] = raw(st, "ppid"); exe[n] = raw(st, "exe"); if (exe[n] == "") exe[n] = "\"\""
 			on[n] = raw(st, "on") == "true"
 			smp[n] = raw(st, "sampling") + 0
+			smpb[n] = raw(st, "sampling_bytes") + 0
 			secs[n] = raw(st, "window_seconds"); if (secs[n] == "") secs[n] = 0
 			est = raw(st, "estimated_bytes")
 			if (est == "") est = sprintf("%.0f", (raw(st, "live_bytes") + 0) * smp[n])
@@ -863,9 +890,9 @@ EOF
 			if (json) {
 				printf "["
 				for (i = 1; i <= n; i++)
-					printf "%s\n{\"pid\": %s, \"ppid\": %s, \"exe\": %s, \"window\": {\"on\": %s, \"sampling\": %d, \"seconds\": %s}, \"estimated_bytes\": %s, \"socket\": %s, \"tcp\": %s}", \
+					printf "%s\n{\"pid\": %s, \"ppid\": %s, \"exe\": %s, \"window\": {\"on\": %s, \"sampling\": %d, \"sampling_bytes\": %d, \"seconds\": %s}, \"estimated_bytes\": %s, \"socket\": %s, \"tcp\": %s}", \
 						(i > 1 ? "," : ""), pid[i], (ppid[i] == "" ? "null" : ppid[i]), exe[i], \
-						(on[i] ? "true" : "false"), (on[i] ? smp[i] : 0), (on[i] ? secs[i] : 0), estb[i], \
+						(on[i] ? "true" : "false"), (on[i] ? smp[i] : 0), (on[i] ? smpb[i] : 0), (on[i] ? secs[i] : 0), estb[i], \
 						(sock[i] == "" ? "null" : jstr(sock[i])), (tcp[i] == "" ? "null" : jstr(tcp[i]))
 				print (n ? "\n" : "") "]"
 				exit
@@ -874,7 +901,7 @@ EOF
 			for (i = 1; i <= n; i++) { e[i] = unq(exe[i]); if (length(e[i]) > w) w = length(e[i]) }
 			printf "%7s %7s  %-" w "s  %-16s %10s  %s\n", "PID", "PPID", "EXE", "WINDOW", "EST_LIVE", "REACHED"
 			for (i = 1; i <= n; i++) {
-				win = on[i] ? sprintf("on 1/%d %s", smp[i], age(secs[i])) : "off"
+				win = !on[i] ? "off" : smpb[i] ? sprintf("on /%s %s", hb(smpb[i]), age(secs[i])) : sprintf("on 1/%d %s", smp[i], age(secs[i]))
 				reach = sock[i]
 				if (tcp[i] != "") reach = reach (reach == "" ? "" : " ") "tcp " tcp[i]
 				printf "%7s %7s  %-" w "s  %-16s %10s  %s\n", pid[i], ppid[i], e[i], win, \
@@ -887,12 +914,13 @@ EOF
 # ---- the other commands -------------------------------------------------------------
 
 cmd_run() {
-	rport=0 sampling="" report=""
+	rport=0 sampling="" bytes="" report=""
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--help|-h) help_run; exit 0 ;;
 		--port) [ $# -ge 2 ] || usage_error "--port needs a value"; rport=$2; shift 2 ;;
 		--sampling) [ $# -ge 2 ] || usage_error "--sampling needs a value"; sampling=$2; shift 2 ;;
+		--bytes) [ $# -ge 2 ] || usage_error "--bytes needs a value"; bytes=$2; shift 2 ;;
 		--report) [ $# -ge 2 ] || usage_error "--report needs a value"; report=$2; shift 2 ;;
 		--) shift; break ;;
 		-*) usage_error "run: unknown option $1" ;;
@@ -902,6 +930,8 @@ cmd_run() {
 	[ $# -ge 1 ] || usage_error "run: which command? ($me run -- CMD ARGS...)"
 	case $rport in *[!0-9]*|'') usage_error "--port needs a number" ;; esac
 	case $sampling in *[!0-9]*) usage_error "--sampling needs a number" ;; esac
+	[ -n "$sampling" ] && [ -n "$bytes" ] && usage_error "run takes --sampling N or --bytes B, not both"
+	case $bytes in *[!0-9KkMmGg]*|[KkMmGg]*) usage_error "--bytes needs a size like 524288 or 512K" ;; esac
 	lib=$(find_lib) || die "cannot find libleakscope.so next to $0"
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/leakscope-run.XXXXXX") || die "cannot create a temporary directory"
 	pf=$dir/port
@@ -911,6 +941,7 @@ cmd_run() {
 	exec 3<&0
 	env LD_PRELOAD="$lib${LD_PRELOAD:+ $LD_PRELOAD}" LEAKSCOPE_PORT="$rport" \
 		LEAKSCOPE_PORT_FILE="$pf" ${sampling:+"LEAKSCOPE_SAMPLING=$sampling"} \
+		${bytes:+"LEAKSCOPE_SAMPLING_BYTES=$bytes"} \
 		${report:+"LEAKSCOPE_REPORT=$report"} "$@" <&3 3<&- &
 	child=$!
 	trap 'kill -TERM $child 2>/dev/null' INT TERM HUP
@@ -933,7 +964,7 @@ cmd_run() {
 
 cmd_control() {
 	what=$1; shift
-	sampling="" out="" min_age="" format=""
+	sampling="" bytes="" out="" min_age="" format=""
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--help|-h)
@@ -945,6 +976,7 @@ cmd_control() {
 		--host) [ $# -ge 2 ] || usage_error "--host needs a value"; host=$2; shift 2 ;;
 		--socket) [ $# -ge 2 ] || usage_error "--socket needs a value"; sock=$2; shift 2 ;;
 		--sampling) [ $# -ge 2 ] || usage_error "--sampling needs a value"; sampling=$2; shift 2 ;;
+		--bytes) [ $# -ge 2 ] || usage_error "--bytes needs a value"; bytes=$2; shift 2 ;;
 		-o|--output) [ $# -ge 2 ] || usage_error "$1 needs a value"; out=$2; shift 2 ;;
 		--min-age) [ $# -ge 2 ] || usage_error "--min-age needs a value"; min_age=$2; shift 2 ;;
 		--format) [ $# -ge 2 ] || usage_error "--format needs a value"; format=$2; shift 2 ;;
@@ -958,9 +990,8 @@ cmd_control() {
 	resolve_target
 	case $what in
 	on)
-		[ -n "$sampling" ] || usage_error "on needs --sampling N"
-		case $sampling in *[!0-9]*) usage_error "--sampling needs a number" ;; esac
-		call "/leak-on?sampling=$sampling" ;;
+		on_query
+		call "/leak-on?$onq" ;;
 	off|report)
 		q=""
 		[ -n "$min_age" ] && q="${q}&min_age=$min_age"

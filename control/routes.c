@@ -147,6 +147,8 @@ static enum MHD_Result leak_report(struct MHD_Connection *c, bool close)
 
 /* ---- endpoints ----------------------------------------------------------- */
 
+/* /leak-on: sampling=N (one allocation in N) or bytes=B (one sample per B
+ * bytes allocated, on average; K, M or G suffix), exactly one of them. */
 static enum MHD_Result leak_on(struct MHD_Connection *c)
 {
 	enum MHD_Result rc;
@@ -154,25 +156,35 @@ static enum MHD_Result leak_on(struct MHD_Connection *c)
 	char line[128];
 	struct ls_buf b;
 
-	if (!ls_control_only_params(c, "sampling", &rc))
+	if (!ls_control_only_params(c, "sampling,bytes", &rc))
 		return rc;
 	const char *v = ls_mhd.lookup_value(c, MHD_GET_ARGUMENT_KIND, "sampling");
-	if (!v)
+	const char *vb = ls_mhd.lookup_value(c, MHD_GET_ARGUMENT_KIND, "bytes");
+	if (v && vb)
 		return ls_control_reply_text(c, MHD_HTTP_BAD_REQUEST,
-					     "error: missing sampling=N (1 to 1000000000)\n");
-	if (ls_query_u64(v, 1, LS_SAMPLING_MAX, &n))
+					     "error: give sampling=N or bytes=B, not both\n");
+	if (!v && !vb)
+		return ls_control_reply_text(c, MHD_HTTP_BAD_REQUEST,
+					     "error: missing sampling=N (1 to 1000000000) or "
+					     "bytes=B (1 to 1G, suffix K, M or G)\n");
+	if (v && ls_query_u64(v, 1, LS_SAMPLING_MAX, &n))
 		return ls_control_reply_text(c, MHD_HTTP_BAD_REQUEST,
 					     "error: sampling must be an integer from 1 to 1000000000\n");
-	int err = ls_window_on(n);
+	if (vb && (!ls_parse_size(vb, &n) || n < 1 || n > LS_SAMPLING_BYTES_MAX))
+		return ls_control_reply_text(c, MHD_HTTP_BAD_REQUEST,
+					     "error: bytes must be a size from 1 to 1G, like 524288 "
+					     "or 512K\n");
+	int err = ls_window_open(vb != NULL, n);
 	if (err == -EALREADY)
 		return ls_control_reply_text(c, MHD_HTTP_CONFLICT,
 					     "error: leak detection is already on; GET /leak-off first\n");
 	if (err)
 		return ls_control_reply_text(c, MHD_HTTP_BAD_REQUEST, "error: cannot open a window\n");
 	ls_buf_init(&b, line, sizeof(line) - 1);
-	ls_buf_str(&b, "ok: leak detection on, sampling one allocation in ");
+	ls_buf_str(&b, vb ? "ok: leak detection on, sampling one allocation per " :
+			    "ok: leak detection on, sampling one allocation in ");
 	ls_buf_u64(&b, n);
-	ls_buf_ch(&b, '\n');
+	ls_buf_str(&b, vb ? " bytes allocated\n" : "\n");
 	line[b.len] = '\0';
 	return ls_control_reply_text(c, MHD_HTTP_OK, line);
 }

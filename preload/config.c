@@ -215,6 +215,18 @@ void ls_config_load(void)
 		else
 			ls_log("LEAKSCOPE_SAMPLING=%s is not 1..1000000000; no window opened", v);
 	}
+	if ((v = env("LEAKSCOPE_SAMPLING_BYTES"))) {
+		if (ls_parse_size(v, &n) && n >= 1 && n <= LS_SAMPLING_BYTES_MAX)
+			ls_cfg.sampling_bytes = n;
+		else
+			ls_log("LEAKSCOPE_SAMPLING_BYTES=%s is not a size from 1 to 1G (like 512K); "
+			       "no window opened", v);
+	}
+	if (ls_cfg.sampling && ls_cfg.sampling_bytes) {
+		ls_log("LEAKSCOPE_SAMPLING and LEAKSCOPE_SAMPLING_BYTES are both set; give one: "
+		       "no window opened");
+		ls_cfg.sampling = ls_cfg.sampling_bytes = 0;
+	}
 	if ((v = env("LEAKSCOPE_UNWIND"))) {
 		if (!strcmp(v, "fp"))
 			ls_cfg.unwinder = LS_UNWIND_FP;

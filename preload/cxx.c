@@ -156,56 +156,56 @@ void ls_op_delete_array_al_nt(void *p, size_t al, const void *nt)
 
 void *ls_op_new(size_t n)
 {
-	if (unlikely(ls_sample_tick()))
+	if (unlikely(ls_sample_tick(n)))
 		return ls_cxx_slow(LS_API_NEW, n, 0, NULL);
 	return ls_cxx.nw(n);
 }
 
 void *ls_op_new_array(size_t n)
 {
-	if (unlikely(ls_sample_tick()))
+	if (unlikely(ls_sample_tick(n)))
 		return ls_cxx_slow(LS_API_NEW_ARRAY, n, 0, NULL);
 	return ls_cxx.na(n);
 }
 
 void *ls_op_new_nt(size_t n, const void *nt)
 {
-	if (unlikely(ls_sample_tick()))
+	if (unlikely(ls_sample_tick(n)))
 		return ls_cxx_slow(LS_API_NEW_NOTHROW, n, 0, nt);
 	return ls_cxx.nw_nt(n, nt);
 }
 
 void *ls_op_new_array_nt(size_t n, const void *nt)
 {
-	if (unlikely(ls_sample_tick()))
+	if (unlikely(ls_sample_tick(n)))
 		return ls_cxx_slow(LS_API_NEW_ARRAY_NOTHROW, n, 0, nt);
 	return ls_cxx.na_nt(n, nt);
 }
 
 void *ls_op_new_al(size_t n, size_t al)
 {
-	if (unlikely(ls_sample_tick()))
+	if (unlikely(ls_sample_tick(n)))
 		return ls_cxx_slow(LS_API_NEW_ALIGNED, n, al, NULL);
 	return ls_cxx.nw_al(n, al);
 }
 
 void *ls_op_new_array_al(size_t n, size_t al)
 {
-	if (unlikely(ls_sample_tick()))
+	if (unlikely(ls_sample_tick(n)))
 		return ls_cxx_slow(LS_API_NEW_ARRAY_ALIGNED, n, al, NULL);
 	return ls_cxx.na_al(n, al);
 }
 
 void *ls_op_new_al_nt(size_t n, size_t al, const void *nt)
 {
-	if (unlikely(ls_sample_tick()))
+	if (unlikely(ls_sample_tick(n)))
 		return ls_cxx_slow(LS_API_NEW_ALIGNED_NOTHROW, n, al, nt);
 	return ls_cxx.nw_al_nt(n, al, nt);
 }
 
 void *ls_op_new_array_al_nt(size_t n, size_t al, const void *nt)
 {
-	if (unlikely(ls_sample_tick()))
+	if (unlikely(ls_sample_tick(n)))
 		return ls_cxx_slow(LS_API_NEW_ARRAY_ALIGNED_NOTHROW, n, al, nt);
 	return ls_cxx.na_al_nt(n, al, nt);
 }

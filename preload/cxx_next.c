@@ -228,7 +228,7 @@ void *ls_cxx_slow(unsigned api, size_t n, size_t al, const void *nt)
 {
 	bool dropped = false;
 
-	if (ls_sample_due(&ls_tls) && (al == 0 || pow2(al))) {
+	if (ls_sample_due(&ls_tls, n) && (al == 0 || pow2(al))) {
 		void *p = ls_sample_take(n, n ? n : 1, al, api, &dropped);
 		if (p)
 			return p;

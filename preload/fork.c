@@ -57,9 +57,10 @@ static void child(void)
 	 * every worker would sample the same allocations. */
 	ls_tls.rng = 0;
 	/* The parent's report streams and control thread did not come along. */
-	uint64_t sampling = ls_window_forget();
+	bool bytes = false;
+	uint64_t sampling = ls_window_forget(&bytes);
 	if (sampling) {
-		int rc = ls_window_on(sampling);
+		int rc = ls_window_open(bytes, sampling);
 		if (rc)
 			ls_log("forked child: cannot open the parent's window here: %s",
 			       ls_strerror(-rc));

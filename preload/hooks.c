@@ -7,7 +7,7 @@
 
 LS_EXPORT void *malloc(size_t size)
 {
-	if (unlikely(ls_sample_tick()))
+	if (unlikely(ls_sample_tick(size)))
 		return ls_slow_malloc(size);
 	return ls_real.malloc(size);
 }
@@ -21,7 +21,8 @@ LS_EXPORT void free(void *p)
 
 LS_EXPORT void *calloc(size_t n, size_t size)
 {
-	if (unlikely(ls_sample_tick()))
+	/* An overflowing product fails in the slow path or the real calloc. */
+	if (unlikely(ls_sample_tick(n * size)))
 		return ls_slow_calloc(n, size);
 	return ls_real.calloc(n, size);
 }
@@ -30,7 +31,7 @@ LS_EXPORT void *realloc(void *p, size_t size)
 {
 	if (unlikely(ls_arena_owns(p)))
 		return ls_slow_realloc(p, 1, size, LS_API_REALLOC, false);
-	if (unlikely(ls_sample_tick()))
+	if (unlikely(ls_sample_tick(size)))
 		return ls_slow_realloc(p, 1, size, LS_API_REALLOC, true);
 	return ls_real.realloc(p, size);
 }
@@ -43,35 +44,35 @@ LS_EXPORT void *reallocarray(void *p, size_t n, size_t size)
 
 LS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
-	if (unlikely(ls_sample_tick()))
+	if (unlikely(ls_sample_tick(size)))
 		return ls_slow_posix_memalign(out, align, size);
 	return ls_real.posix_memalign(out, align, size);
 }
 
 LS_EXPORT void *aligned_alloc(size_t align, size_t size)
 {
-	if (unlikely(ls_sample_tick()))
+	if (unlikely(ls_sample_tick(size)))
 		return ls_slow_aligned(align, size, LS_API_ALIGNED_ALLOC);
 	return ls_real.aligned_alloc(align, size);
 }
 
 LS_EXPORT void *memalign(size_t align, size_t size)
 {
-	if (unlikely(ls_sample_tick()))
+	if (unlikely(ls_sample_tick(size)))
 		return ls_slow_aligned(align, size, LS_API_MEMALIGN);
 	return ls_real.memalign(align, size);
 }
 
 LS_EXPORT void *valloc(size_t size)
 {
-	if (unlikely(ls_sample_tick()))
+	if (unlikely(ls_sample_tick(size)))
 		return ls_slow_aligned(LS_PAGE, size, LS_API_VALLOC);
 	return ls_real.valloc(size);
 }
 
 LS_EXPORT void *pvalloc(size_t size)
 {
-	if (unlikely(ls_sample_tick()))
+	if (unlikely(ls_sample_tick(size)))
 		return ls_slow_aligned(LS_PAGE, size, LS_API_PVALLOC);
 	return ls_real.pvalloc(size);
 }

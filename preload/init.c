@@ -48,14 +48,17 @@ void ls_init(void)
 	 * 20 ms or more after start, or when it forks: /bin/true and CGI
 	 * scripts never pay for a thread. One that samples from the start
 	 * pays for sampling anyway. */
-	if (control && ls_cfg.exec_child && ls_cfg.sampling)
+	if (control && ls_cfg.exec_child && (ls_cfg.sampling || ls_cfg.sampling_bytes))
 		ls_control_start(LS_CONTROL_EXEC_CHILD);
 	else if (control && ls_cfg.exec_child)
 		ls_sample_pending(EXEC_CHILD_DELAY_NS, start_exec_child);
-	int rc = ls_cfg.sampling ? ls_window_on(ls_cfg.sampling) : 0;
+	int rc = ls_cfg.sampling ? ls_window_on(ls_cfg.sampling) :
+		 ls_cfg.sampling_bytes ? ls_window_open(true, ls_cfg.sampling_bytes) : 0;
 	if (rc)
-		ls_log("LEAKSCOPE_SAMPLING=%lu: cannot open a window: %s",
-		       (unsigned long)ls_cfg.sampling, ls_strerror(-rc));
+		ls_log("%s=%lu: cannot open a window: %s",
+		       ls_cfg.sampling ? "LEAKSCOPE_SAMPLING" : "LEAKSCOPE_SAMPLING_BYTES",
+		       (unsigned long)(ls_cfg.sampling ? ls_cfg.sampling : ls_cfg.sampling_bytes),
+		       ls_strerror(-rc));
 	atomic_store(&ls_ready, true);
 	ls_guard_leave();
 }

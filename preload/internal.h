@@ -30,6 +30,7 @@
 #define LS_PAGE           4096u
 #define LS_MAX_FRAMES_CAP 128   /* hard bound on LEAKSCOPE_MAX_FRAMES */
 #define LS_SAMPLING_MAX   1000000000ull
+#define LS_SAMPLING_BYTES_MAX (1ull << 30) /* bytes=B: at most 1G */
 
 /* ------------------------------------------------------------------ */
 /* lock.c: the lock of every table. Held for tens of nanoseconds, never
@@ -80,7 +81,11 @@ struct ls_memo {
 };
 
 struct ls_tls {
-	int64_t  countdown; /* allocations left until the next sample */
+	int64_t  countdown; /* allocations (or bytes) left until the next sample */
+	/* What an allocation of size s takes off the countdown:
+	 * (s & unit_mask) | unit_one, so 1 in a count-sampled window and s in
+	 * a byte-sampled one, with no branch. */
+	uint64_t unit_mask, unit_one;
 	uint32_t epoch;     /* window generation the countdown was drawn for */
 	uint32_t guard;     /* >0 while leakscope's own code runs here */
 	uint64_t rng;       /* xorshift64* state; 0 until seeded */
@@ -235,6 +240,7 @@ struct ls_config {
 	unsigned  max_frames;   /* LEAKSCOPE_MAX_FRAMES, 1..LS_MAX_FRAMES_CAP */
 	uint64_t  max_memory;   /* LEAKSCOPE_MAX_MEMORY, bytes */
 	uint64_t  sampling;     /* LEAKSCOPE_SAMPLING, 0 = no window at start */
+	uint64_t  sampling_bytes; /* LEAKSCOPE_SAMPLING_BYTES, 0 = none */
 	enum ls_unwinder unwinder;
 	const char *report_path;/* LEAKSCOPE_REPORT, may contain %p */
 	const char *bind;       /* LEAKSCOPE_BIND */
@@ -534,9 +540,10 @@ int ls_unwind_io_patch(void *handle);
  * or 0 when leak detection is off. */
 extern _Atomic uint32_t ls_state;
 
-/* Returns true when the current allocation must be sampled. Called only
- * when the fast path's countdown ran out or the epoch changed. */
-bool ls_sample_due(struct ls_tls *t);
+/* Returns true when the current allocation, of size bytes, must be
+ * sampled. Called only when the fast path's countdown ran out or the
+ * epoch changed. */
+bool ls_sample_due(struct ls_tls *t, size_t size);
 /* Places a sampled block of size requested bytes in a slot of at least
  * room (>= size) bytes, aligned (0: 16), not zeroed. NULL when it cannot
  * track it; *dropped then says whether that is a loss to count (with
@@ -554,7 +561,7 @@ void ls_sample_free(void *p);
  * leakscope's own code (a signal handler). Needs none of our locks held;
  * callable with the guard set (the control thread). */
 void ls_sample_drain(void);
-/* The hooks' slow paths, entered by tail call when ls_sample_tick() says
+/* The hooks' slow paths, entered by tail call when ls_sample_tick says
  * so; each decides whether to sample (ls_sample_due) and else calls the
  * real function, with the real function's semantics. */
 void *ls_slow_malloc(size_t size);
@@ -582,24 +589,26 @@ bool ls_sample_pending_take(void);
 /* Draws the next gap, geometric with mean n. */
 int64_t ls_sample_gap(struct ls_tls *t, uint64_t n, double log1m);
 
-/* The hooks' fast decision, with no call in it: true when this allocation
- * must go to the slow path, because this thread's countdown ran out or was
- * drawn for another window. Off: one load, one branch. On: one
- * thread-local decrement. */
-static inline bool ls_sample_tick(void)
+/* The hooks' fast decision for an allocation of size bytes, with no call
+ * in it: true when it must go to the slow path, because this thread's
+ * countdown ran out or was drawn for another window. Off: one load, one
+ * branch. On: one thread-local subtraction (of 1, or of size in a
+ * byte-sampled window) and one branch. */
+static inline bool ls_sample_tick(size_t size)
 {
 	uint32_t s = atomic_load_explicit(&ls_state, memory_order_relaxed);
 
 	if (likely(s == 0))
 		return false;
 	struct ls_tls *t = &ls_tls;
-	return !likely(t->epoch == s && --t->countdown > 0);
+	return !likely(t->epoch == s &&
+		       (t->countdown -= (int64_t)((size & t->unit_mask) | t->unit_one)) > 0);
 }
 
 /* The whole decision: true when this allocation is sampled. */
-static inline bool ls_sample_now(void)
+static inline bool ls_sample_now(size_t size)
 {
-	return ls_sample_tick() && ls_sample_due(&ls_tls);
+	return ls_sample_tick(size) && ls_sample_due(&ls_tls, size);
 }
 
 /* ------------------------------------------------------------------ */
@@ -608,7 +617,8 @@ static inline bool ls_sample_now(void)
 struct ls_window_info {
 	bool     on;
 	uint32_t gen;
-	uint64_t sampling;
+	uint64_t sampling;                       /* N; 0 in a byte-sampled window */
+	uint64_t sampling_bytes;                 /* B; 0 in a count-sampled window */
 	uint64_t start_mono_ns, start_real_ns, end_mono_ns;
 	uint64_t sampled, dropped;
 	uint64_t stacks;                         /* distinct stacks sampled */
@@ -616,14 +626,19 @@ struct ls_window_info {
 /* Opens a window with one-in-n sampling. 0, -EINVAL (n out of range),
  * -EALREADY (already on). */
 int ls_window_on(uint64_t n);
+/* Opens a window sampling one allocation in n, or (bytes) on average one
+ * per n bytes allocated (docs/weights.md). 0, -EINVAL (n out of range),
+ * -EALREADY (already on). */
+int ls_window_open(bool bytes, uint64_t n);
 /* Closes the open window; *info receives its figures. 0 or -ENOENT. The
  * caller must hold a report reference (ls_report_ref) across the call so
  * the closed stacks stay readable. */
 int ls_window_off(struct ls_window_info *info);
 /* Figures of the open window (info->on false when none). */
 void ls_window_get(struct ls_window_info *info);
-/* Sampling parameters for the slow path; consistent with ls_state. */
-void ls_window_params(uint64_t *n, double *log1m);
+/* Sampling parameters for the slow path; consistent with ls_state: N
+ * and ln(1 - 1/N), or (*bytes) B. */
+void ls_window_params(uint64_t *n, double *log1m, bool *bytes);
 /* Why a sampled allocation could not be tracked: /leak-status's
  * dropped_reasons. */
 enum ls_drop {
@@ -643,8 +658,8 @@ void ls_window_lock(void);
 void ls_window_unlock(void);
 void ls_window_reinit_locks(void);
 /* In a fork child: closes the inherited window and forgets its stacks.
- * The window's sampling N, or 0 when none was open. */
-uint64_t ls_window_forget(void);
+ * The window's N or B (*bytes says which), or 0 when none was open. */
+uint64_t ls_window_forget(bool *bytes);
 
 /* ------------------------------------------------------------------ */
 /* modules.c: executable mappings and their build IDs.                 */
@@ -687,6 +702,7 @@ enum ls_report_format {
 /* One record of a built report, for the other writers (pprof.c). */
 struct ls_report_row {
 	uint64_t count, bytes;  /* sampled, not scaled */
+	unsigned __int128 est_count, est_bytes; /* Horvitz-Thompson estimates */
 	void *const *frames;    /* innermost first: return addresses */
 	unsigned nframes, api;
 };
@@ -695,6 +711,9 @@ void ls_report_get_row(const struct ls_report *r, size_t i, struct ls_report_row
 const struct ls_window_info *ls_report_info(const struct ls_report *r);
 /* Sampled live count and bytes over all rows. */
 void ls_report_totals(const struct ls_report *r, uint64_t *count, uint64_t *bytes);
+/* Estimated live count and bytes over all rows. */
+void ls_report_est_totals(const struct ls_report *r, unsigned __int128 *count,
+			  unsigned __int128 *bytes);
 /* Takes a reference that keeps closed stacks readable. */
 void ls_report_ref(void);
 /* Drops it; frees closed stacks when it was the last one. */
@@ -731,6 +750,28 @@ void ls_pprof_row(const struct ls_report *r, size_t i, struct ls_buf *b);
 /* A gzipped profile.proto of the report (unsymbolized, with build IDs).
  * 0 and *out (ls_mem_free(*out, *cap) when done), or -1 on out of memory. */
 int ls_pprof_proto(const struct ls_report *r, uint8_t **out, size_t *len, size_t *cap);
+
+/* ------------------------------------------------------------------ */
+/* weights.c: Horvitz-Thompson sums of sampled allocations.            */
+
+/* The version of docs/report-format.md the report writer produces. */
+#define LS_REPORT_FORMAT "2"
+
+struct ls_weights {
+	long double est_count, est_bytes; /* sums of 1/p and s/p */
+	long double var_count, var_bytes; /* sums of (1-p)/p^2 and (1-p)s^2/p^2 */
+};
+/* Adds one sampled allocation of size requested bytes of window info. */
+void ls_weights_add(struct ls_weights *w, const struct ls_window_info *info, uint64_t size);
+void ls_weights_sum(struct ls_weights *dst, const struct ls_weights *src);
+/* A non-negative sum rounded to an integer (saturating). */
+unsigned __int128 ls_weights_round(long double v);
+/* The estimated count and bytes of sums w over count sampled allocations
+ * of bytes requested bytes: exact products in a count-sampled window. */
+unsigned __int128 ls_weights_count(const struct ls_weights *w, const struct ls_window_info *info,
+				   uint64_t count);
+unsigned __int128 ls_weights_bytes(const struct ls_weights *w, const struct ls_window_info *info,
+				   uint64_t bytes);
 
 /* ------------------------------------------------------------------ */
 /* procinfo.c: this process and its parent, from /proc.                */

@@ -175,7 +175,7 @@ static LS_COLD void *slow_mallocx(size_t size, int flags)
 {
 	bool dropped = false;
 
-	if (je_sampled && ls_sample_due(&ls_tls)) {
+	if (je_sampled && ls_sample_due(&ls_tls, size)) {
 		void *p = take(size, flags, LS_API_MALLOCX, &dropped);
 		if (p)
 			return p;
@@ -191,7 +191,7 @@ static LS_COLD void *slow_mallocx(size_t size, int flags)
  * failure NULL, and p is left as it was. */
 static LS_COLD void *slow_rallocx(void *p, size_t size, int flags, bool owned)
 {
-	bool due = je_sampled && (owned ? ls_sample_now() : ls_sample_due(&ls_tls));
+	bool due = je_sampled && (owned ? ls_sample_now(size) : ls_sample_due(&ls_tls, size));
 	bool dropped = false;
 	void *q = NULL;
 
@@ -223,7 +223,7 @@ static LS_COLD void *slow_rallocx(void *p, size_t size, int flags, bool owned)
 LS_EXPORT void *mallocx(size_t size, int flags)
 {
 	ready();
-	if (unlikely(ls_sample_tick()))
+	if (unlikely(ls_sample_tick(size)))
 		return slow_mallocx(size, flags);
 	return je.mallocx(size, flags);
 }
@@ -232,7 +232,7 @@ LS_EXPORT void *rallocx(void *p, size_t size, int flags)
 {
 	ready();
 	bool owned = ls_arena_owns(p);
-	if (unlikely(owned || ls_sample_tick()))
+	if (unlikely(owned || ls_sample_tick(size)))
 		return slow_rallocx(p, size, flags, owned);
 	return je.rallocx(p, size, flags);
 }

@@ -9,16 +9,19 @@
 
 /* ---- legacy heap text ------------------------------------------------ */
 
-/* "N: BYTES [N: BYTES]" with counts and bytes already scaled by the
- * sampling rate: the "heapprofile" tag tells pprof not to scale again. */
-static void counts(struct ls_buf *b, uint64_t n, uint64_t bytes, uint64_t N)
+/* "N: BYTES [N: BYTES]" with the estimates already unbiased (each sampled
+ * allocation weighted by 1/p, docs/weights.md): the "heapprofile" tag
+ * tells pprof not to scale again. Its own unbiasing ("heap_v2/RATE")
+ * scales a row's raw counts by the row's mean size, which is biased for
+ * a stack of mixed sizes, so the weighted values are given instead. */
+static void counts(struct ls_buf *b, unsigned __int128 n, unsigned __int128 bytes)
 {
 	for (int k = 0; k < 2; k++) {
 		if (k)
 			ls_buf_str(b, " [");
-		ls_buf_u128(b, (unsigned __int128)n * N);
+		ls_buf_u128(b, n);
 		ls_buf_str(b, ": ");
-		ls_buf_u128(b, (unsigned __int128)bytes * N);
+		ls_buf_u128(b, bytes);
 		if (k)
 			ls_buf_ch(b, ']');
 	}
@@ -26,11 +29,11 @@ static void counts(struct ls_buf *b, uint64_t n, uint64_t bytes, uint64_t N)
 
 void ls_pprof_header(const struct ls_report *r, struct ls_buf *b)
 {
-	uint64_t n, bytes;
+	unsigned __int128 n, bytes;
 
-	ls_report_totals(r, &n, &bytes);
+	ls_report_est_totals(r, &n, &bytes);
 	ls_buf_str(b, "heap profile: ");
-	counts(b, n, bytes, ls_report_info(r)->sampling);
+	counts(b, n, bytes);
 	ls_buf_str(b, " @ heapprofile\n");
 }
 
@@ -39,7 +42,7 @@ void ls_pprof_row(const struct ls_report *r, size_t i, struct ls_buf *b)
 	struct ls_report_row row;
 
 	ls_report_get_row(r, i, &row);
-	counts(b, row.count, row.bytes, ls_report_info(r)->sampling);
+	counts(b, row.est_count, row.est_bytes);
 	ls_buf_str(b, " @");
 	/* As in the text report: the first address is the call site, the
 	 * others return addresses, which is what pprof expects here. */
@@ -228,8 +231,8 @@ static bool encode(struct proto *p, const struct ls_report *r)
 		ls_report_get_row(r, i, &row);
 		for (unsigned k = 0; k < row.nframes; k++)
 			varint(&ids, location(p, (uintptr_t)row.frames[k] - 1));
-		varint(&vals, row.count * w->sampling);
-		varint(&vals, row.bytes * w->sampling);
+		varint(&vals, row.est_count > UINT64_MAX ? UINT64_MAX : (uint64_t)row.est_count);
+		varint(&vals, row.est_bytes > UINT64_MAX ? UINT64_MAX : (uint64_t)row.est_bytes);
 		field_bytes(&p->sub, 1, ids.p, ids.len);
 		field_bytes(&p->sub, 2, vals.p, vals.len);
 		p->sub.oom |= ids.oom | vals.oom;
@@ -252,8 +255,15 @@ static bool encode(struct proto *p, const struct ls_report *r)
 	field_uint(&p->out, P_TIME_NANOS, w->start_real_ns);
 	field_uint(&p->out, P_DURATION_NANOS, (w->on ? ls_now_mono_ns() : w->end_mono_ns) -
 						     w->start_mono_ns);
-	value_type(p, P_PERIOD_TYPE, "objects", "count");
-	field_uint(&p->out, P_PERIOD, w->sampling);
+	/* As Go's heap profiles: values already scaled, the period the
+	 * sampling parameter. */
+	if (w->sampling_bytes) {
+		value_type(p, P_PERIOD_TYPE, "space", "bytes");
+		field_uint(&p->out, P_PERIOD, w->sampling_bytes);
+	} else {
+		value_type(p, P_PERIOD_TYPE, "objects", "count");
+		field_uint(&p->out, P_PERIOD, w->sampling);
+	}
 	field_uint(&p->out, P_DEFAULT_SAMPLE_TYPE, str(p, "inuse_space"));
 	/* The string table goes last: every index above is assigned now. */
 	for (unsigned i = 0; i < p->nstrs; i++)

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h> /* rename() only; no stdio streams in the preload */
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ struct agg {
 	struct ls_stack *st;     /* key; opaque until validated */
 	uint64_t count, bytes;
 	uint64_t t_min, t_max;
+	struct ls_weights w;     /* Horvitz-Thompson sums (docs/weights.md) */
 	bool valid;              /* st is a real stack of the window */
 };
 
@@ -36,6 +38,7 @@ struct ls_report {
 	struct agg **rows;       /* valid aggregates, sorted */
 	size_t nrows;
 	uint64_t live_count, live_bytes;
+	struct ls_weights total;
 
 	char *maps;              /* map: lines (pprof: /proc/self/maps), */
 	size_t maps_len, maps_cap; /* a snapshot at build time */
@@ -149,6 +152,7 @@ static void on_record(void *ctx, struct ls_stack *st, uint64_t size, uint64_t t_
 	struct agg *a = agg_lookup(r, st, true);
 	a->count++;
 	a->bytes += size;
+	ls_weights_add(&a->w, &r->info, size);
 	if (t_ns < a->t_min)
 		a->t_min = t_ns;
 	if (t_ns > a->t_max)
@@ -166,6 +170,8 @@ static int by_bytes_desc(const void *x, const void *y)
 {
 	const struct agg *a = *(struct agg *const *)x, *b = *(struct agg *const *)y;
 
+	if (a->w.est_bytes != b->w.est_bytes)
+		return a->w.est_bytes < b->w.est_bytes ? 1 : -1;
 	if (a->bytes != b->bytes)
 		return a->bytes < b->bytes ? 1 : -1;
 	if (a->count != b->count)
@@ -245,6 +251,7 @@ struct ls_report *ls_report_build(const struct ls_window_info *info, uint64_t mi
 			r->rows[r->nrows++] = a;
 			r->live_count += a->count;
 			r->live_bytes += a->bytes;
+			ls_weights_sum(&r->total, &a->w);
 		}
 	}
 	qsort(r->rows, r->nrows, sizeof(*r->rows), by_bytes_desc);
@@ -292,14 +299,19 @@ static void header(struct ls_report *r, struct ls_buf *b)
 	uint64_t end = w->on ? r->now : w->end_mono_ns;
 
 	exe[n > 0 ? n : 0] = '\0';
-	ls_buf_str(b, "format: leakscope-report 1\nversion: " LS_VERSION "\n");
+	ls_buf_str(b, "format: leakscope-report " LS_REPORT_FORMAT "\nversion: " LS_VERSION "\n");
 	kv_u64(b, "pid: ", (uint64_t)getpid());
 	if (r->extra)
 		ls_buf_str(b, r->extra);
 	ls_buf_str(b, "exe: ");
 	ls_buf_str(b, exe);
-	ls_buf_ch(b, '\n');
-	kv_u64(b, "sampling: ", w->sampling);
+	if (w->sampling_bytes) {
+		ls_buf_str(b, "\nmode: bytes\n");
+		kv_u64(b, "sampling_bytes: ", w->sampling_bytes);
+	} else {
+		ls_buf_str(b, "\nmode: count\n");
+		kv_u64(b, "sampling: ", w->sampling);
+	}
 	ls_buf_str(b, "window_start: ");
 	ls_buf_fixed(b, w->start_real_ns, 6, 1000000000ull);
 	ls_buf_str(b, "\nwindow_seconds: ");
@@ -318,9 +330,13 @@ static void header(struct ls_report *r, struct ls_buf *b)
 	ls_buf_ch(b, ' ');
 	ls_buf_u64(b, r->live_bytes);
 	ls_buf_str(b, "\nestimated: ");
-	ls_buf_u128(b, (unsigned __int128)r->live_count * w->sampling);
+	ls_buf_u128(b, ls_weights_count(&r->total, w, r->live_count));
 	ls_buf_ch(b, ' ');
-	ls_buf_u128(b, (unsigned __int128)r->live_bytes * w->sampling);
+	ls_buf_u128(b, ls_weights_bytes(&r->total, w, r->live_bytes));
+	ls_buf_str(b, "\nvariance: ");
+	ls_buf_u128(b, ls_weights_round(r->total.var_count));
+	ls_buf_ch(b, ' ');
+	ls_buf_u128(b, ls_weights_round(r->total.var_bytes));
 	ls_buf_ch(b, '\n');
 	kv_u64(b, "stacks: ", r->nrows);
 	kv_u64(b, "maps: ", r->nmaps);
@@ -330,16 +346,19 @@ static void row(struct ls_report *r, const struct agg *a, struct ls_buf *b)
 {
 	void *const *frames;
 	unsigned n = ls_stack_frames(a->st, &frames);
-	uint64_t N = r->info.sampling;
 
 	ls_buf_str(b, "leak: count=");
 	ls_buf_u64(b, a->count);
 	ls_buf_str(b, " bytes=");
 	ls_buf_u64(b, a->bytes);
 	ls_buf_str(b, " est_count=");
-	ls_buf_u128(b, (unsigned __int128)a->count * N);
+	ls_buf_u128(b, ls_weights_count(&a->w, &r->info, a->count));
 	ls_buf_str(b, " est_bytes=");
-	ls_buf_u128(b, (unsigned __int128)a->bytes * N);
+	ls_buf_u128(b, ls_weights_bytes(&a->w, &r->info, a->bytes));
+	ls_buf_str(b, " var_count=");
+	ls_buf_u128(b, ls_weights_round(a->w.var_count));
+	ls_buf_str(b, " var_bytes=");
+	ls_buf_u128(b, ls_weights_round(a->w.var_bytes));
 	ls_buf_str(b, " max_age=");
 	ls_buf_fixed(b, r->now > a->t_min ? r->now - a->t_min : 0, 3, 1000000000ull);
 	ls_buf_str(b, " min_age=");
@@ -451,6 +470,8 @@ void ls_report_get_row(const struct ls_report *r, size_t i, struct ls_report_row
 	const struct agg *a = r->rows[i];
 	out->count = a->count;
 	out->bytes = a->bytes;
+	out->est_count = ls_weights_count(&a->w, &r->info, a->count);
+	out->est_bytes = ls_weights_bytes(&a->w, &r->info, a->bytes);
 	out->nframes = ls_stack_frames(a->st, &out->frames);
 	out->api = ls_stack_api(a->st);
 }
@@ -464,6 +485,13 @@ void ls_report_totals(const struct ls_report *r, uint64_t *count, uint64_t *byte
 {
 	*count = r->live_count;
 	*bytes = r->live_bytes;
+}
+
+void ls_report_est_totals(const struct ls_report *r, unsigned __int128 *count,
+			  unsigned __int128 *bytes)
+{
+	*count = ls_weights_count(&r->total, &r->info, r->live_count);
+	*bytes = ls_weights_bytes(&r->total, &r->info, r->live_bytes);
 }
 
 int ls_report_write_file(struct ls_report *r, const char *pattern)

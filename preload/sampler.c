@@ -99,14 +99,33 @@ static void pending_tick(struct ls_tls *t)
 {
 	t->epoch = LS_STATE_PENDING;
 	t->countdown = PENDING_TICK;
+	t->unit_mask = 0;
+	t->unit_one = 1;
 	if (coarse_ns() >= pending_at)
 		ls_sample_pending_fire();
 }
 
-bool ls_sample_due(struct ls_tls *t)
+/* A byte-sampled window samples bytes as the points of a Poisson process
+ * of rate 1/B: the distance to the next point is exponential, mean B,
+ * so the countdown is -B ln U for U uniform in (0, 1]. An allocation of
+ * s bytes holds a point, and is sampled, with probability 1 - exp(-s/B)
+ * (docs/weights.md). The process is memoryless, so after a sample the
+ * next distance is drawn afresh from the end of that allocation, and
+ * the overshoot is dropped. */
+static int64_t byte_gap(struct ls_tls *t, uint64_t b)
+{
+	double u = (double)((rng_next(t) >> 11) + 1) * 0x1.0p-53;
+	double g = ceil(-log(u) * (double)b);
+	if (!(g < 4e18))
+		g = 4e18;
+	return g < 1 ? 1 : (int64_t)g;
+}
+
+bool ls_sample_due(struct ls_tls *t, size_t size)
 {
 	uint64_t n;
 	double log1m;
+	bool bytes;
 
 	if (t->guard)
 		return false;
@@ -117,11 +136,28 @@ bool ls_sample_due(struct ls_tls *t)
 		pending_tick(t);
 		return false;
 	}
-	ls_window_params(&n, &log1m);
+	ls_window_params(&n, &log1m, &bytes);
+	if (bytes) {
+		if (t->epoch != s) {
+			/* First allocation of this thread in the window: a
+			 * fresh distance, which this one may already cross
+			 * (the fast path did not subtract it). */
+			t->epoch = s;
+			t->unit_mask = ~(uint64_t)0;
+			t->unit_one = 0;
+			t->countdown = byte_gap(t, n) - (int64_t)size;
+			if (t->countdown > 0)
+				return false;
+		}
+		t->countdown = byte_gap(t, n);
+		return size > 0;
+	}
 	if (t->epoch != s) {
 		/* First allocation of this thread in the window: it starts a
 		 * fresh gap, and is sampled only if that gap is 1. */
 		t->epoch = s;
+		t->unit_mask = 0;
+		t->unit_one = 1;
 		int64_t g = ls_sample_gap(t, n, log1m);
 		if (g > 1) {
 			t->countdown = g - 1;
@@ -376,7 +412,7 @@ static void *realloc_due(void *p, size_t size, bool due, unsigned api)
 
 void *ls_slow_malloc(size_t size)
 {
-	if (!ls_sample_due(&ls_tls))
+	if (!ls_sample_due(&ls_tls, size))
 		return ls_real.malloc(size);
 	return ls_sample_alloc(size, 0, LS_API_MALLOC);
 }
@@ -385,7 +421,7 @@ void *ls_slow_calloc(size_t n, size_t size)
 {
 	size_t total;
 
-	if (!ls_sample_due(&ls_tls))
+	if (!ls_sample_due(&ls_tls, n * size))
 		return ls_real.calloc(n, size);
 	if (__builtin_mul_overflow(n, size, &total)) {
 		errno = ENOMEM;
@@ -397,7 +433,7 @@ void *ls_slow_calloc(size_t n, size_t size)
 void *ls_slow_realloc(void *p, size_t n, size_t elem, unsigned api, bool ticked)
 {
 	size_t size;
-	bool due = ticked ? ls_sample_due(&ls_tls) : ls_sample_now();
+	bool due = ticked ? ls_sample_due(&ls_tls, n * elem) : ls_sample_now(n * elem);
 
 	if (__builtin_mul_overflow(n, elem, &size)) {
 		errno = ENOMEM;
@@ -413,7 +449,7 @@ static bool pow2(size_t v)
 
 void *ls_slow_aligned(size_t align, size_t size, unsigned api)
 {
-	bool due = ls_sample_due(&ls_tls);
+	bool due = ls_sample_due(&ls_tls, size);
 
 	switch (api) {
 	case LS_API_ALIGNED_ALLOC:
@@ -442,7 +478,7 @@ void *ls_slow_aligned(size_t align, size_t size, unsigned api)
 
 int ls_slow_posix_memalign(void **out, size_t align, size_t size)
 {
-	if (ls_sample_due(&ls_tls) && pow2(align) && align % sizeof(void *) == 0) {
+	if (ls_sample_due(&ls_tls, size) && pow2(align) && align % sizeof(void *) == 0) {
 		void *p = ls_sample_alloc(size, align, LS_API_POSIX_MEMALIGN);
 		if (!p)
 			return ENOMEM;

@@ -151,9 +151,9 @@ static inline void ready(void)
 
 /* ---- slow paths ------------------------------------------------------- */
 
-static bool due(void)
+static bool due(size_t size)
 {
-	return tc_sampled && ls_sample_due(&ls_tls);
+	return tc_sampled && ls_sample_due(&ls_tls, size);
 }
 
 /* Samples size bytes at align (zeroed if asked), or makes the fallback
@@ -161,7 +161,7 @@ static bool due(void)
 #define SAMPLE_OR(api, size, align, zero, fallback)                          \
 	do {                                                                 \
 		bool dropped_ = false;                                       \
-		if (due()) {                                                 \
+		if (due(size)) {                                             \
 			void *p_ = ls_sample_take((size), (size) ? (size) : 1,   \
 						  (align), (api), &dropped_);    \
 			if (p_) {                                            \
@@ -215,7 +215,7 @@ static LS_COLD void *slow_memalign(unsigned api, size_t al, size_t n)
 
 static LS_COLD int slow_posix_memalign(void **out, size_t al, size_t n)
 {
-	if (pow2(al) && al % sizeof(void *) == 0 && due()) {
+	if (pow2(al) && al % sizeof(void *) == 0 && due(n)) {
 		bool dropped;
 		void *p = ls_sample_take(n, n ? n : 1, al, LS_API_TC_POSIX_MEMALIGN, &dropped);
 		if (p) {
@@ -275,91 +275,91 @@ static LS_COLD void *slow_realloc(void *p, size_t n, bool owned)
 
 /* ---- the hooks ---------------------------------------------------------- */
 
-#define TICKED(call, slow) \
-	do { ready(); if (unlikely(ls_sample_tick())) return slow; return call; } while (0)
+#define TICKED(size, call, slow) \
+	do { ready(); if (unlikely(ls_sample_tick(size))) return slow; return call; } while (0)
 
 LS_EXPORT void *tc_malloc(size_t n)
 {
-	TICKED(tc.malloc(n), slow_malloc(LS_API_TC_MALLOC, n));
+	TICKED(n, tc.malloc(n), slow_malloc(LS_API_TC_MALLOC, n));
 }
 
 LS_EXPORT void *tc_malloc_skip_new_handler(size_t n)
 {
-	TICKED(tc.malloc_skip_new_handler(n), slow_malloc(LS_API_TC_MALLOC_SKIP_NEW_HANDLER, n));
+	TICKED(n, tc.malloc_skip_new_handler(n), slow_malloc(LS_API_TC_MALLOC_SKIP_NEW_HANDLER, n));
 }
 
 LS_EXPORT void *tc_calloc(size_t n, size_t m)
 {
-	TICKED(tc.calloc(n, m), slow_calloc(n, m));
+	TICKED(n * m, tc.calloc(n, m), slow_calloc(n, m));
 }
 
 LS_EXPORT void *tc_realloc(void *p, size_t n)
 {
 	ready();
 	bool owned = ls_arena_owns(p);
-	if (unlikely(owned || ls_sample_tick()))
+	if (unlikely(owned || ls_sample_tick(n)))
 		return slow_realloc(p, n, owned);
 	return tc.realloc(p, n);
 }
 
 LS_EXPORT void *tc_memalign(size_t al, size_t n)
 {
-	TICKED(tc.memalign(al, n), slow_memalign(LS_API_TC_MEMALIGN, al, n));
+	TICKED(n, tc.memalign(al, n), slow_memalign(LS_API_TC_MEMALIGN, al, n));
 }
 
 LS_EXPORT int tc_posix_memalign(void **out, size_t al, size_t n)
 {
-	TICKED(tc.posix_memalign(out, al, n), slow_posix_memalign(out, al, n));
+	TICKED(n, tc.posix_memalign(out, al, n), slow_posix_memalign(out, al, n));
 }
 
 LS_EXPORT void *tc_valloc(size_t n)
 {
-	TICKED(tc.valloc(n), slow_memalign(LS_API_TC_VALLOC, LS_PAGE, n));
+	TICKED(n, tc.valloc(n), slow_memalign(LS_API_TC_VALLOC, LS_PAGE, n));
 }
 
 LS_EXPORT void *tc_pvalloc(size_t n)
 {
-	TICKED(tc.pvalloc(n), slow_memalign(LS_API_TC_PVALLOC, LS_PAGE, n));
+	TICKED(n, tc.pvalloc(n), slow_memalign(LS_API_TC_PVALLOC, LS_PAGE, n));
 }
 
 LS_EXPORT void *tc_new(size_t n)
 {
-	TICKED(tc.new_(n), slow_new(LS_API_TC_NEW, n, 0, NULL));
+	TICKED(n, tc.new_(n), slow_new(LS_API_TC_NEW, n, 0, NULL));
 }
 
 LS_EXPORT void *tc_newarray(size_t n)
 {
-	TICKED(tc.newarray(n), slow_new(LS_API_TC_NEWARRAY, n, 0, NULL));
+	TICKED(n, tc.newarray(n), slow_new(LS_API_TC_NEWARRAY, n, 0, NULL));
 }
 
 LS_EXPORT void *tc_new_nothrow(size_t n, const void *nt)
 {
-	TICKED(tc.new_nothrow(n, nt), slow_new(LS_API_TC_NEW_NOTHROW, n, 0, nt));
+	TICKED(n, tc.new_nothrow(n, nt), slow_new(LS_API_TC_NEW_NOTHROW, n, 0, nt));
 }
 
 LS_EXPORT void *tc_newarray_nothrow(size_t n, const void *nt)
 {
-	TICKED(tc.newarray_nothrow(n, nt), slow_new(LS_API_TC_NEWARRAY_NOTHROW, n, 0, nt));
+	TICKED(n, tc.newarray_nothrow(n, nt), slow_new(LS_API_TC_NEWARRAY_NOTHROW, n, 0, nt));
 }
 
 LS_EXPORT void *tc_new_aligned(size_t n, size_t al)
 {
-	TICKED(tc.new_aligned(n, al), slow_new(LS_API_TC_NEW_ALIGNED, n, al, NULL));
+	TICKED(n, tc.new_aligned(n, al), slow_new(LS_API_TC_NEW_ALIGNED, n, al, NULL));
 }
 
 LS_EXPORT void *tc_newarray_aligned(size_t n, size_t al)
 {
-	TICKED(tc.newarray_aligned(n, al), slow_new(LS_API_TC_NEWARRAY_ALIGNED, n, al, NULL));
+	TICKED(n, tc.newarray_aligned(n, al), slow_new(LS_API_TC_NEWARRAY_ALIGNED, n, al, NULL));
 }
 
 LS_EXPORT void *tc_new_aligned_nothrow(size_t n, size_t al, const void *nt)
 {
-	TICKED(tc.new_aligned_nothrow(n, al, nt), slow_new(LS_API_TC_NEW_ALIGNED_NOTHROW, n, al, nt));
+	TICKED(n, tc.new_aligned_nothrow(n, al, nt), slow_new(LS_API_TC_NEW_ALIGNED_NOTHROW, n, al, nt));
 }
 
 LS_EXPORT void *tc_newarray_aligned_nothrow(size_t n, size_t al, const void *nt)
 {
-	TICKED(tc.newarray_aligned_nothrow(n, al, nt),
+	TICKED(n, tc.newarray_aligned_nothrow(n, al, nt),
 	       slow_new(LS_API_TC_NEWARRAY_ALIGNED_NOTHROW, n, al, nt));
 }
 

@@ -14,7 +14,8 @@ static struct {
 	uint32_t last_gen;
 	bool on;
 	/* Read by sampling threads without the lock, after ls_state. */
-	_Atomic uint64_t sampling;
+	_Atomic uint64_t sampling;       /* N, or 0 in a byte-sampled window */
+	_Atomic uint64_t sampling_bytes; /* B, or 0 in a count-sampled window */
 	_Atomic double log1m;
 	uint64_t start_mono, start_real;
 	_Atomic uint64_t dropped;
@@ -35,9 +36,9 @@ uint64_t ls_now_real_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int ls_window_on(uint64_t n)
+int ls_window_open(bool bytes, uint64_t n)
 {
-	if (n < 1 || n > LS_SAMPLING_MAX)
+	if (n < 1 || n > (bytes ? LS_SAMPLING_BYTES_MAX : LS_SAMPLING_MAX))
 		return -EINVAL;
 	ls_unwind_init(); /* no lock of ours held across dlopen */
 	pthread_mutex_lock(&W.lock);
@@ -47,8 +48,9 @@ int ls_window_on(uint64_t n)
 	}
 	if (++W.last_gen == 0 || W.last_gen == LS_STATE_PENDING)
 		W.last_gen = 1;
-	ls_wr(W.sampling, n);
-	ls_wr(W.log1m, n > 1 ? log1p(-1.0 / (double)n) : 0.0);
+	ls_wr(W.sampling, bytes ? 0 : n);
+	ls_wr(W.sampling_bytes, bytes ? n : 0);
+	ls_wr(W.log1m, !bytes && n > 1 ? log1p(-1.0 / (double)n) : 0.0);
 	W.start_mono = ls_now_mono_ns();
 	W.start_real = ls_now_real_ns();
 	atomic_store(&W.dropped, 0);
@@ -64,6 +66,11 @@ int ls_window_on(uint64_t n)
 	return 0;
 }
 
+int ls_window_on(uint64_t n)
+{
+	return ls_window_open(false, n);
+}
+
 /* Fills info from W; caller holds W.lock. */
 static void fill_info(struct ls_window_info *info)
 {
@@ -72,6 +79,7 @@ static void fill_info(struct ls_window_info *info)
 	info->on = W.on;
 	info->gen = W.on ? W.last_gen : 0;
 	info->sampling = ls_rd(W.sampling);
+	info->sampling_bytes = ls_rd(W.sampling_bytes);
 	info->start_mono_ns = W.start_mono;
 	info->start_real_ns = W.start_real;
 	info->end_mono_ns = ls_now_mono_ns();
@@ -104,9 +112,11 @@ void ls_window_get(struct ls_window_info *info)
 	pthread_mutex_unlock(&W.lock);
 }
 
-void ls_window_params(uint64_t *n, double *log1m)
+void ls_window_params(uint64_t *n, double *log1m, bool *bytes)
 {
-	*n = ls_rd(W.sampling);
+	uint64_t b = ls_rd(W.sampling_bytes);
+	*bytes = b != 0;
+	*n = b ? b : ls_rd(W.sampling);
 	*log1m = ls_rd(W.log1m);
 }
 
@@ -149,11 +159,12 @@ void ls_window_reinit_locks(void)
 	pthread_mutex_init(&W.lock, NULL);
 }
 
-uint64_t ls_window_forget(void)
+uint64_t ls_window_forget(bool *bytes)
 {
 	if (!W.on)
 		return 0;
-	uint64_t n = ls_rd(W.sampling);
+	*bytes = ls_rd(W.sampling_bytes) != 0;
+	uint64_t n = *bytes ? ls_rd(W.sampling_bytes) : ls_rd(W.sampling);
 	atomic_store_explicit(&ls_state, 0, memory_order_release);
 	W.on = false;
 	ls_stacks_close();

@@ -7,8 +7,8 @@
 set -u
 what=${1:-build}
 
-build_pkgs="gcc make libc6-dev libunwind-dev uthash-dev libmicrohttpd-dev libdw-dev libelf-dev curl libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libiberty-dev"
-check_pkgs="libevent-dev apache2-utils lighttpd postgresql-15 postgresql-plperl-15 nginx-light apache2 g++ perl python3 redis-server redis-tools binutils valgrind google-perftools libgoogle-perftools-dev libjemalloc-dev libmimalloc-dev protobuf-compiler man-db chromium golang-go golang-github-google-pprof-dev libc6-dbg rustc"
+build_pkgs="gcc make libc6-dev libunwind-dev uthash-dev libmicrohttpd-dev libdw-dev libelf-dev curl libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libiberty-dev libgsl-dev"
+check_pkgs="libevent-dev apache2-utils lighttpd postgresql-15 postgresql-plperl-15 nginx-light apache2 g++ perl python3 redis-server redis-tools binutils valgrind google-perftools libgoogle-perftools-dev libjemalloc-dev libmimalloc-dev protobuf-compiler man-db chromium golang-go golang-github-google-pprof-dev libc6-dbg rustc libgsl27 python3-scipy"
 stress_pkgs="clang-14 libclang-rt-14-dev"
 bench_pkgs="g++ heaptrack google-perftools libjemalloc-dev valgrind redis-server redis-tools hyperfine"
 

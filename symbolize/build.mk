@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: MIT
 # symbolize/: the offline translator, build/leakscope-translate.
 
-TRANSLATE_SRCS := main lines report tree view maps module symtab dwarf sym output summary fold flame html util
+TRANSLATE_SRCS := main lines report tree view maps module symtab dwarf sym output summary fold flame html util \
+                  estimate interval
 TRANSLATE_OBJS := $(TRANSLATE_SRCS:%=$(BUILD)/symbolize/%.o)
 # libiberty (libiberty-dev, static only: libiberty.a, built as PIC) for
 # cplus_demangle, which demangles C++, Rust legacy and Rust v0 names.
-TRANSLATE_LIBS := -ldw -lelf -liberty
+# GSL (libgsl-dev) for the incomplete gamma function of the 95% intervals
+# (interval.c); libgsl leaves its CBLAS to the program: GSL's own.
+TRANSLATE_LIBS := -ldw -lelf -liberty -lgsl -lgslcblas -lm
 
 # --format pprof: symbolize/pprof/pprof.c packs messages with protobuf-c code
 # that protoc-c generates from symbolize/pprof/profile.proto into the build
@@ -122,3 +125,9 @@ $(GOLDEN)/victim-o2: tests/victims/victim.c | $(BUILD)
 
 tests: $(GOLDEN)/victim-o2
 TESTS += "python3 tests/golden/trees.py"
+
+# Report format 2 and the 95% intervals (tests/golden/weights.py): hand-written
+# reports of both modes, every interval checked against an independent
+# computation (and SciPy's, with python3-scipy), each format read by its
+# consumer.
+TESTS += "python3 tests/golden/weights.py"

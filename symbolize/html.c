@@ -36,6 +36,11 @@ static const struct {
 	{ "via", false },
 };
 
+/* With 95% intervals (a report of version 2), after every other column,
+ * so that #sort=K names the same column either way. */
+static const char *const interval_columns[] = { "est. bytes 95% lo", "est. bytes 95% hi", "est. count 95% lo",
+						"est. count 95% hi" };
+
 /* Sorts on a header click: first descending for numbers, ascending for
  * text, then the other way; ties keep the report's order. "#sort=K" or
  * "#sort=-K" (descending) in the URL sorts at load. The cells' data-v
@@ -125,6 +130,14 @@ static void row(FILE *out, const struct ls_view *v, size_t i, const struct ls_le
 	fputs("</td>", out);
 	if (v->nproc > 1)
 		fprintf(out, "<td class=\"n\" data-v=\"%zu\">%zu</td>", ls_view_nprocs(l), ls_view_nprocs(l));
+	if (v->intervals) {
+		struct ls_weights w = ls_estimate_leak(l);
+		struct ls_ci b = ls_estimate_bytes(&w), c = ls_estimate_count(&w);
+		double ends[] = { b.lo, b.hi, c.lo, c.hi };
+
+		for (size_t k = 0; k < sizeof(ends) / sizeof(ends[0]); k++)
+			fprintf(out, "<td class=\"n\" data-v=\"%.0f\">%.0f</td>", ends[k], ends[k]);
+	}
 	fputs("</tr>\n", out);
 }
 
@@ -183,6 +196,8 @@ int ls_html_write(FILE *out, const struct ls_view *v, size_t top)
 	/* after the others, so that #sort=K names the same column either way */
 	if (v->nproc > 1)
 		fputs("<th data-t=\"n\">processes</th>", out);
+	for (size_t k = 0; v->intervals && k < sizeof(interval_columns) / sizeof(interval_columns[0]); k++)
+		fprintf(out, "<th data-t=\"n\">%s</th>", interval_columns[k]);
 	fputs("</tr></thead>\n<tbody>\n", out);
 	for (size_t i = 0; i < n; i++) {
 		const struct ls_leak *l = &r->leak[i];

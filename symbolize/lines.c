@@ -138,11 +138,15 @@ int ls_lines_header(struct ls_lines *rd, struct ls_hdr **hdr, size_t *nhdr, cons
 		if (!ls_util_is_decimal(val, vlen))
 			return ls_lines_bad(rd, "header '%s' wants a decimal number", key);
 		break;
-	case LS_HDR_PAIR: {
+	case LS_HDR_PAIR:
+	case LS_HDR_BIG_PAIR: {
 		const char *sp = strchr(val, ' ');
+		size_t n1 = sp != NULL ? (size_t)(sp - val) : 0, n2 = sp != NULL ? strlen(sp + 1) : 0;
+		bool good = h->kind == LS_HDR_PAIR
+				    ? ls_util_parse_u64(val, n1, &h->a) && ls_util_parse_u64(sp + 1, n2, &h->b)
+				    : ls_util_parse_big(val, n1, &h->x) && ls_util_parse_big(sp + 1, n2, &h->y);
 
-		if (sp == NULL || !ls_util_parse_u64(val, (size_t)(sp - val), &h->a) ||
-		    !ls_util_parse_u64(sp + 1, strlen(sp + 1), &h->b))
+		if (sp == NULL || !good)
 			return ls_lines_bad(rd, "header '%s' wants two integers", key);
 		break;
 	}

@@ -36,6 +36,8 @@ static const char usage[] =
 	"  --sysroot DIR              find the report's files under DIR\n"
 	"  --help, --version\n"
 	"\n"
+	"Reports of format 1 and 2 are read; with format 2 (count or byte sampling),\n"
+	"every estimate gets its 95% interval.\n"
 	"The first address of a stack is a call site, every other one a return address.\n"
 	"Exit status: 0 on success (missing or mismatched modules are marked, not errors),\n"
 	"1 when the report is truncated or garbled or cannot be read, 2 on bad usage.\n";

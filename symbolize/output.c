@@ -232,6 +232,16 @@ static void json_header(FILE *out, const struct ls_report *r, const char *indent
 			fprintf(out, "{\"count\": %llu, \"bytes\": %llu}", (unsigned long long)h->a,
 				(unsigned long long)h->b);
 			break;
+		case LS_HDR_BIG_PAIR: { /* two integers of any size, as written */
+			const char *x = h->value, *sp = strchr(x, ' ');
+
+			while (x[0] == '0' && x + 1 < sp)
+				x++;
+			fprintf(out, "{\"count\": %.*s, \"bytes\": ", (int)(sp - x), x);
+			json_decimal(out, sp + 1);
+			fputc('}', out);
+			break;
+		}
 		case LS_HDR_STRING:
 			json_str(out, h->value);
 			break;
@@ -410,10 +420,20 @@ static void text_leak(FILE *out, const struct ls_view *v, size_t i, const struct
 	const struct ls_report *r = v->r;
 	double share = r->total_est_bytes ? 100.0 * (double)l->est_bytes / (double)r->total_est_bytes : 0.0;
 
-	fprintf(out, "\nleak %zu: %llu allocations, %llu bytes estimated (%llu sampled, %llu bytes), %.1f%% of total, "
-		     "age %s-%s s",
-		i + 1, (unsigned long long)l->est_count, (unsigned long long)l->est_bytes,
-		(unsigned long long)l->count, (unsigned long long)l->bytes, share, l->min_age, l->max_age);
+	fprintf(out, "\nleak %zu: %llu allocations", i + 1, (unsigned long long)l->est_count);
+	if (v->intervals) {
+		struct ls_weights w = ls_estimate_leak(l);
+
+		fputs(" (95%: ", out);
+		ls_estimate_text(out, ls_estimate_count(&w), false);
+		fprintf(out, "), %llu bytes estimated (95%%: ", (unsigned long long)l->est_bytes);
+		ls_estimate_text(out, ls_estimate_bytes(&w), true);
+		fputc(')', out);
+	} else {
+		fprintf(out, ", %llu bytes estimated", (unsigned long long)l->est_bytes);
+	}
+	fprintf(out, " (%llu sampled, %llu bytes), %.1f%% of total, age %s-%s s", (unsigned long long)l->count,
+		(unsigned long long)l->bytes, share, l->min_age, l->max_age);
 	if (v->nproc > 1)
 		fprintf(out, ", in %zu process%s", ls_view_nprocs(l), ls_view_nprocs(l) == 1 ? "" : "es");
 	if (via != NULL)
@@ -455,6 +475,8 @@ int ls_output_report(FILE *out, const struct ls_view *v, enum ls_format fmt, siz
 			json_merged_header(out, v);
 		else
 			json_header(out, r, "  ");
+		if (v->intervals)
+			ls_estimate_json_totals(out, v, "  ");
 		fputs(",\n  \"leaks\": [", out);
 	} else if (fmt == LS_FMT_TEXT) {
 		ls_output_summary(out, v);
@@ -483,6 +505,8 @@ int ls_output_report(FILE *out, const struct ls_view *v, enum ls_format fmt, siz
 			json_decimal(out, l->min_age);
 			fputs(", \"max_age\": ", out);
 			json_decimal(out, l->max_age);
+			if (v->intervals)
+				ls_estimate_json_leak(out, l);
 			if (v->merged)
 				json_procs(out, v, l);
 			fputs(",\n     ", out);

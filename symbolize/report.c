@@ -10,13 +10,22 @@
 
 /* ------------------------------------------------------------------ header */
 
-static const struct ls_hdr_key known_keys[] = {
-	{ "format", LS_HDR_STRING },	  { "version", LS_HDR_STRING },	 { "pid", LS_HDR_INT },
-	{ "exe", LS_HDR_STRING },	  { "sampling", LS_HDR_INT },	 { "window_start", LS_HDR_DECIMAL },
-	{ "window_seconds", LS_HDR_DECIMAL }, { "window_open", LS_HDR_STRING }, { "min_age", LS_HDR_DECIMAL },
-	{ "max_frames", LS_HDR_INT },	  { "unwinder", LS_HDR_STRING }, { "sampled", LS_HDR_INT },
-	{ "dropped", LS_HDR_INT },	  { "live", LS_HDR_PAIR },	 { "estimated", LS_HDR_PAIR },
-	{ "stacks", LS_HDR_INT },	  { "maps", LS_HDR_INT },
+/* The header keys of version 1; version 2 adds the mode, its byte
+ * parameter and the variances (docs/weights.md). A version 1 report with
+ * such keys has keys its readers do not know, and they stay that. */
+#define KEYS_V1                                                                                               \
+	{ "format", LS_HDR_STRING }, { "version", LS_HDR_STRING }, { "pid", LS_HDR_INT },                     \
+	{ "exe", LS_HDR_STRING }, { "sampling", LS_HDR_INT }, { "window_start", LS_HDR_DECIMAL },            \
+	{ "window_seconds", LS_HDR_DECIMAL }, { "window_open", LS_HDR_STRING }, { "min_age", LS_HDR_DECIMAL }, \
+	{ "max_frames", LS_HDR_INT }, { "unwinder", LS_HDR_STRING }, { "sampled", LS_HDR_INT },               \
+	{ "dropped", LS_HDR_INT }, { "live", LS_HDR_PAIR }, { "estimated", LS_HDR_PAIR },                    \
+	{ "stacks", LS_HDR_INT }, { "maps", LS_HDR_INT }
+static const struct ls_hdr_key keys_v1[] = { KEYS_V1 };
+static const struct ls_hdr_key keys_v2[] = {
+	KEYS_V1,
+	{ "mode", LS_HDR_STRING },
+	{ "sampling_bytes", LS_HDR_INT },
+	{ "variance", LS_HDR_BIG_PAIR },
 };
 
 const struct ls_hdr *ls_report_header(const struct ls_report *r, const char *key)
@@ -24,17 +33,70 @@ const struct ls_hdr *ls_report_header(const struct ls_report *r, const char *key
 	return ls_hdr_find(r->hdr, r->nhdr, key);
 }
 
-/* Parses one "key: value" header line of a report. */
+bool ls_report_is_format(const char *line)
+{
+	return strncmp(line, LS_REPORT_FORMAT, strlen(LS_REPORT_FORMAT)) == 0;
+}
+
+/* Parses one "key: value" header line of a report of r->version. */
 static int parse_header(struct ls_lines *rd, struct ls_report *r)
 {
 	const struct ls_hdr *h;
-	int err = ls_lines_header(rd, &r->hdr, &r->nhdr, known_keys, sizeof(known_keys) / sizeof(known_keys[0]));
+	int err = r->version >= 2 ? ls_lines_header(rd, &r->hdr, &r->nhdr, keys_v2, sizeof(keys_v2) / sizeof(keys_v2[0]))
+				  : ls_lines_header(rd, &r->hdr, &r->nhdr, keys_v1, sizeof(keys_v1) / sizeof(keys_v1[0]));
 
 	if (err)
 		return err;
 	h = ls_report_header(r, "window_open");
 	if (h != NULL && strcmp(h->value, "yes") != 0 && strcmp(h->value, "no") != 0)
 		return ls_lines_bad(rd, "header 'window_open' wants yes or no");
+	h = ls_report_header(r, "mode");
+	if (r->version >= 2 && h != NULL && strcmp(h->value, "count") != 0 && strcmp(h->value, "bytes") != 0)
+		return ls_lines_bad(rd, "header 'mode' wants count or bytes");
+	return 0;
+}
+
+/* Reads the version of format line rd->buf into r->version. Returns 0, or
+ * -EINVAL (reported) for a line that is no report's, or a version this
+ * translator does not read. */
+static int parse_version(struct ls_lines *rd, struct ls_report *r)
+{
+	const char *v = rd->buf + strlen(LS_REPORT_FORMAT);
+	uint64_t n;
+
+	if (!ls_report_is_format(rd->buf) || !ls_util_parse_u64(v, strlen(v), &n))
+		return ls_lines_bad(rd, "not a leakscope report (want '" LS_REPORT_FORMAT "1' or '" LS_REPORT_FORMAT
+				    "2')");
+	if (n != 1 && n != 2)
+		return ls_lines_bad(rd, "unsupported report format version %llu (this translator reads " LS_REPORT_VERSIONS
+				    ")", (unsigned long long)n);
+	r->version = (unsigned)n;
+	return 0;
+}
+
+/* Reads the mode of r's header, once it is complete: version 2 says it
+ * (mode, then sampling: N or sampling_bytes: B, never both, and
+ * variance); version 1 is count mode, with the sampling: N it may have.
+ * Returns 0 or -EINVAL (reported, at the line after the header). */
+static int parse_mode(struct ls_lines *rd, struct ls_report *r)
+{
+	const struct ls_hdr *mode = ls_report_header(r, "mode"), *n = ls_report_header(r, "sampling");
+	const struct ls_hdr *b = ls_report_header(r, "sampling_bytes");
+
+	if (r->version < 2) {
+		r->sampling = n != NULL && n->kind == LS_HDR_INT ? n->a : 0;
+		return 0;
+	}
+	if (mode == NULL)
+		return ls_lines_bad(rd, "header lacks 'mode:' (count or bytes)");
+	if (strcmp(mode->value, "count") == 0 && (n == NULL || b != NULL || n->a == 0))
+		return ls_lines_bad(rd, "mode count wants 'sampling: N' (N >= 1) and no 'sampling_bytes:'");
+	if (strcmp(mode->value, "bytes") == 0 && (b == NULL || n != NULL || b->a == 0))
+		return ls_lines_bad(rd, "mode bytes wants 'sampling_bytes: B' (B >= 1) and no 'sampling:'");
+	if (ls_report_header(r, "variance") == NULL)
+		return ls_lines_bad(rd, "header lacks 'variance:'");
+	r->sampling = b == NULL ? n->a : 0;
+	r->sampling_bytes = b != NULL ? b->a : 0;
 	return 0;
 }
 
@@ -98,14 +160,37 @@ static int add_addr(struct ls_leak *l, uint64_t a)
 	return 0;
 }
 
+/* Gives leak l of report r its sampling and, in version 1, the variances
+ * docs/weights.md defines for it: count mode, N = the sampling header
+ * (else est_count / count, which version 1 makes exact), var_count =
+ * count N(N - 1) and, lacking the sum of squared sizes, var_bytes from
+ * the mean size: N(N - 1) bytes^2 / count. */
+static void weigh(const struct ls_report *r, struct ls_leak *l)
+{
+	double n, c = (double)l->count;
+
+	if (r->version >= 2) {
+		l->sampling = r->sampling;
+		return;
+	}
+	l->sampling = r->sampling ? r->sampling : l->count ? l->est_count / l->count : 0;
+	n = (double)l->sampling;
+	l->var_count = c * n * (n - 1);
+	l->var_bytes = l->count ? n * (n - 1) * (double)l->bytes * (double)l->bytes / c : 0;
+}
+
 /* Parses "count=C bytes=B ... @ ADDR ..." (after "leak: "). */
 static int parse_leak(struct ls_lines *rd, struct ls_report *r, const char *p, uint64_t max_frames)
 {
-	enum { COUNT, BYTES, EST_COUNT, EST_BYTES, MAX_AGE, MIN_AGE, NKEYS };
-	static const char *const names[NKEYS] = { "count", "bytes", "est_count", "est_bytes", "max_age", "min_age" };
+	enum { COUNT, BYTES, EST_COUNT, EST_BYTES, MAX_AGE, MIN_AGE, VAR_COUNT, VAR_BYTES, NKEYS };
+	static const char *const names[NKEYS] = { "count",   "bytes",	"est_count", "est_bytes",
+						  "max_age", "min_age", "var_count", "var_bytes" };
+	/* version 1 has no variances: they are keys its readers do not know */
+	int nkeys = r->version >= 2 ? NKEYS : VAR_COUNT;
 	bool seen[NKEYS] = { false };
 	struct ls_leak *l = ls_util_push((void **)&r->leak, &r->nleak, sizeof(*l));
 	uint64_t *ints[4];
+	double *reals[NKEYS];
 	const char *t;
 	size_t len;
 	int err;
@@ -114,6 +199,7 @@ static int parse_leak(struct ls_lines *rd, struct ls_report *r, const char *p, u
 		return -ENOMEM;
 	ints[COUNT] = &l->count, ints[BYTES] = &l->bytes;
 	ints[EST_COUNT] = &l->est_count, ints[EST_BYTES] = &l->est_bytes;
+	reals[VAR_COUNT] = &l->var_count, reals[VAR_BYTES] = &l->var_bytes;
 	for (;;) {
 		if ((t = token(&p, &len)) == NULL) {
 			if (strcmp(p, "@") == 0) {
@@ -140,7 +226,7 @@ static int parse_leak(struct ls_lines *rd, struct ls_report *r, const char *p, u
 				return -ENOMEM;
 			continue;
 		}
-		for (int i = 0; i < NKEYS; i++)
+		for (int i = 0; i < nkeys; i++)
 			if (strlen(names[i]) == klen && memcmp(names[i], t, klen) == 0)
 				k = i;
 		if (k < 0)
@@ -150,6 +236,9 @@ static int parse_leak(struct ls_lines *rd, struct ls_report *r, const char *p, u
 		seen[k] = true;
 		if (k <= EST_BYTES) {
 			if (!ls_util_parse_u64(eq + 1, vlen, ints[k]))
+				return ls_lines_bad(rd, "leak: '%s' wants an integer", names[k]);
+		} else if (k >= VAR_COUNT) {
+			if (!ls_util_parse_big(eq + 1, vlen, reals[k]))
 				return ls_lines_bad(rd, "leak: '%s' wants an integer", names[k]);
 		} else {
 			if (!ls_util_is_decimal(eq + 1, vlen))
@@ -161,9 +250,10 @@ static int parse_leak(struct ls_lines *rd, struct ls_report *r, const char *p, u
 			*(k == MAX_AGE ? &l->max_age : &l->min_age) = s;
 		}
 	}
-	for (int i = 0; i < NKEYS; i++)
+	for (int i = 0; i < nkeys; i++)
 		if (!seen[i])
 			return ls_lines_bad(rd, "leak: missing '%s='", names[i]);
+	weigh(r, l);
 	while (*p != '\0') {
 		const char *sp = strchr(p, ' ');
 		size_t alen = sp != NULL ? (size_t)(sp - p) : strlen(p);
@@ -187,17 +277,44 @@ static int parse_leak(struct ls_lines *rd, struct ls_report *r, const char *p, u
 
 /* ------------------------------------------------------------------- driver */
 
+/* Sets r's totals: each the header that gives it (live, estimated,
+ * variance) when there is one, else the sum of the records. */
+static void totals(struct ls_report *r)
+{
+	const struct ls_hdr *live = ls_report_header(r, "live"), *est = ls_report_header(r, "estimated");
+	const struct ls_hdr *var = ls_report_header(r, "variance");
+	struct ls_weights *t = &r->total;
+
+	*t = (struct ls_weights){ .sampling = r->sampling };
+	for (size_t i = 0; i < r->nleak; i++) {
+		const struct ls_leak *l = &r->leak[i];
+
+		ls_util_add_sat(&t->count, l->count);
+		ls_util_add_sat(&r->total_est_bytes, l->est_bytes);
+		t->est_count += (double)l->est_count;
+		t->var_count += l->var_count;
+		t->var_bytes += l->var_bytes;
+	}
+	if (live != NULL)
+		t->count = live->a;
+	if (est != NULL && est->a > 0)
+		t->est_count = (double)est->a;
+	if (est != NULL && est->b > 0)
+		r->total_est_bytes = est->b;
+	if (var != NULL && var->kind == LS_HDR_BIG_PAIR) {
+		t->var_count = var->x;
+		t->var_bytes = var->y;
+	}
+	t->est_bytes = (double)r->total_est_bytes;
+}
+
 int ls_report_parse(struct ls_report *r, struct ls_lines *rd)
 {
 	const struct ls_hdr *h;
 	uint64_t nmaps, nstacks, max_frames = 0, end_n;
 	int err;
 
-	if (strcmp(rd->buf, LS_REPORT_FORMAT) != 0) {
-		err = ls_lines_bad(rd, "not a leakscope report (want '" LS_REPORT_FORMAT "')");
-		goto out;
-	}
-	if ((err = parse_header(rd, r)) != 0)
+	if ((err = parse_version(rd, r)) != 0 || (err = parse_header(rd, r)) != 0)
 		goto out;
 
 	/* Header lines run until the first map:, leak: or end: line. */
@@ -213,6 +330,8 @@ int ls_report_parse(struct ls_report *r, struct ls_lines *rd)
 		err = ls_lines_bad(rd, "header lacks 'maps:' or 'stacks:'");
 		goto out;
 	}
+	if ((err = parse_mode(rd, r)) != 0)
+		goto out;
 	nstacks = h->a;
 	if ((h = ls_report_header(r, "max_frames")) != NULL)
 		max_frames = h->a;
@@ -251,13 +370,7 @@ int ls_report_parse(struct ls_report *r, struct ls_lines *rd)
 		goto out;
 	}
 
-	h = ls_report_header(r, "estimated");
-	if (h != NULL && h->b > 0) {
-		r->total_est_bytes = h->b;
-	} else {
-		for (size_t i = 0; i < r->nleak; i++)
-			r->total_est_bytes += r->leak[i].est_bytes;
-	}
+	totals(r);
 	err = 0;
 	goto out;
 eof:

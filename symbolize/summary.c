@@ -28,8 +28,67 @@ static void proc_range(FILE *out, const struct ls_view *v, const char *key, cons
 	fputs(unit, out);
 }
 
-/* Writes the summary of report r after its first word(s): ": pid ...". */
-static void report_summary(FILE *out, const struct ls_report *r)
+/* Writes B bytes as the byte sampling says it: "512 KiB", "1 MiB", "1000 bytes". */
+static void size_text(FILE *out, uint64_t b)
+{
+	static const char *const units[] = { "GiB", "MiB", "KiB" };
+
+	for (int i = 0; i < 3; i++) {
+		uint64_t unit = 1ull << (10 * (3 - i));
+
+		if (b >= unit && b % unit == 0) {
+			fprintf(out, "%llu %s", (unsigned long long)(b / unit), units[i]);
+			return;
+		}
+	}
+	fprintf(out, "%llu bytes", (unsigned long long)b);
+}
+
+/* Writes ", sampling one per B" from v's processes sampled by bytes, "B1
+ * to B2" when they differ; nothing when none is. */
+static void bytes_range(FILE *out, const struct ls_view *v)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+
+	for (size_t p = 0; p < v->nproc; p++) {
+		uint64_t b = v->proc[p].r.sampling_bytes;
+
+		if (b > 0) {
+			lo = b < lo ? b : lo;
+			hi = b > hi ? b : hi;
+		}
+	}
+	if (hi == 0)
+		return;
+	fputs(", sampling one per ", out);
+	size_text(out, lo);
+	if (lo != hi) {
+		fputs(" to ", out);
+		size_text(out, hi);
+	}
+}
+
+/* Writes ", N stacks, ... bytes estimated" for leaks n and totals t of
+ * total_bytes estimated bytes, with the totals' intervals when shown. */
+static void totals(FILE *out, size_t n, const struct ls_weights *t, uint64_t total_bytes, bool intervals)
+{
+	fprintf(out, ", %zu stacks", n);
+	if (intervals) {
+		fprintf(out, ", %.0f allocations (95%%: ", t->est_count);
+		ls_estimate_text(out, ls_estimate_count(t), false);
+		fputc(')', out);
+	}
+	fprintf(out, ", %llu bytes estimated", (unsigned long long)total_bytes);
+	if (intervals) {
+		fputs(" (95%: ", out);
+		ls_estimate_text(out, ls_estimate_bytes(t), true);
+		fputc(')', out);
+	}
+}
+
+/* Writes the summary of report r after its first word(s): ": pid ...";
+ * intervals: with the totals' intervals. */
+static void report_summary(FILE *out, const struct ls_report *r, bool intervals)
 {
 	const struct ls_hdr *h;
 
@@ -39,13 +98,17 @@ static void report_summary(FILE *out, const struct ls_report *r)
 		fprintf(out, " (%s)", h->value);
 	if ((h = ls_report_header(r, "sampling")) != NULL)
 		fprintf(out, ", sampling 1 in %s", h->value);
+	if (r->sampling_bytes > 0) {
+		fputs(", sampling one per ", out);
+		size_text(out, r->sampling_bytes);
+	}
 	if ((h = ls_report_header(r, "window_seconds")) != NULL)
 		fprintf(out, ", window %s s", h->value);
 	if ((h = ls_report_header(r, "window_open")) != NULL && strcmp(h->value, "yes") == 0)
 		fputs(" (still open)", out);
 	if ((h = ls_report_header(r, "min_age")) != NULL)
 		fprintf(out, ", min age %s s", h->value);
-	fprintf(out, ", %zu stacks, %llu bytes estimated", r->nleak, (unsigned long long)r->total_est_bytes);
+	totals(out, r->nleak, &r->total, r->total_est_bytes, intervals);
 	if ((h = ls_report_header(r, "dropped")) != NULL && h->a > 0)
 		fprintf(out, ", %s samples dropped", h->value);
 }
@@ -63,7 +126,7 @@ void ls_output_summary(FILE *out, const struct ls_view *v)
 
 	fputs("leakscope report", out);
 	if (!v->merged) {
-		report_summary(out, v->r);
+		report_summary(out, v->r, v->intervals);
 		return;
 	}
 	fprintf(out, ": %zu process%s", v->nproc, v->nproc == 1 ? "" : "es");
@@ -81,9 +144,10 @@ void ls_output_summary(FILE *out, const struct ls_view *v)
 	if (paren)
 		fputc(')', out);
 	proc_range(out, v, "sampling", "sampling 1 in", "");
+	bytes_range(out, v);
 	proc_range(out, v, "window_seconds", "window", " s");
 	proc_range(out, v, "min_age", "min age", " s");
-	fprintf(out, ", %zu stacks, %llu bytes estimated", v->r->nleak, (unsigned long long)v->r->total_est_bytes);
+	totals(out, v->r->nleak, &v->r->total, v->r->total_est_bytes, v->intervals);
 	ls_view_proc_sum(v, "dropped", &n, &unused);
 	if (n > 0)
 		fprintf(out, ", %llu samples dropped", (unsigned long long)n);
@@ -97,7 +161,7 @@ void ls_output_processes(FILE *out, const struct ls_view *v)
 		const struct ls_hdr *h = ls_report_header(&v->proc[p].r, "exited");
 
 		fprintf(out, "report %zu", p + 1);
-		report_summary(out, &v->proc[p].r);
+		report_summary(out, &v->proc[p].r, v->intervals);
 		fputs(h != NULL && strcmp(h->value, "yes") == 0 ? ", exited\n" : "\n", out);
 	}
 	for (size_t t = 0; t < v->ntree; t++)

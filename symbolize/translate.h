@@ -22,6 +22,11 @@ void ls_util_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * 64 bits; *out gets its value. */
 bool ls_util_parse_u64(const char *s, size_t len, uint64_t *out);
 
+/* True when s[0..len) is a plain decimal integer of 1 to 40 digits, of
+ * any size (variances may exceed 2^64); *out gets its value, rounded to
+ * a double. */
+bool ls_util_parse_big(const char *s, size_t len, double *out);
+
 /* True when s[0..len) is 1 to 16 hex digits (no prefix); *out gets the value. */
 bool ls_util_parse_hex(const char *s, size_t len, uint64_t *out);
 
@@ -104,12 +109,14 @@ const char *ls_util_demangle(struct ls_pmap *cache, struct ls_arena *a, const ch
 
 /* ----------------------------------------------------------------- lines.c */
 
-enum ls_hdr_kind { LS_HDR_STRING, LS_HDR_INT, LS_HDR_DECIMAL, LS_HDR_PAIR };
+/* LS_HDR_BIG_PAIR: two decimal integers of any size (variance: VC VB). */
+enum ls_hdr_kind { LS_HDR_STRING, LS_HDR_INT, LS_HDR_DECIMAL, LS_HDR_PAIR, LS_HDR_BIG_PAIR };
 
 struct ls_hdr {
 	char *key, *value;
 	enum ls_hdr_kind kind;
 	uint64_t a, b; /* the integer(s) of LS_HDR_INT and LS_HDR_PAIR */
+	double x, y;   /* the numbers of LS_HDR_BIG_PAIR */
 };
 
 /* A header key a format defines, and the kind of value it wants. */
@@ -161,7 +168,19 @@ void ls_lines_free(struct ls_lines *rd);
 
 /* ---------------------------------------------------------------- report.c */
 
-#define LS_REPORT_FORMAT "format: leakscope-report 1"
+/* The format line of a report: this prefix, then its version. The
+ * translator reads versions 1 and 2 (docs/report-format.md). */
+#define LS_REPORT_FORMAT "format: leakscope-report "
+#define LS_REPORT_VERSIONS "1 and 2"
+
+/* What the 95% intervals of a leak or of a total are computed from
+ * (docs/weights.md): the sampled count, the Horvitz-Thompson estimates
+ * and their variances. */
+struct ls_weights {
+	uint64_t count;
+	double est_count, est_bytes, var_count, var_bytes;
+	uint64_t sampling; /* N when every allocation was sampled one in N, else 0 */
+};
 
 struct ls_map {
 	uint64_t start, end, offset;
@@ -174,6 +193,10 @@ struct ls_map {
 
 struct ls_leak {
 	uint64_t count, bytes, est_count, est_bytes;
+	double var_count, var_bytes; /* version 1: the defaults of docs/weights.md */
+	uint64_t sampling;       /* N when all its allocations were sampled one
+				    in N (count mode), else 0 (bytes mode, or
+				    merged from processes sampled otherwise) */
 	char *max_age, *min_age; /* validated decimals, as written */
 	char *via;               /* the hooked API (via=), or NULL */
 	uint64_t *addr;          /* innermost first */
@@ -192,6 +215,10 @@ struct ls_report {
 	struct ls_leak *leak;
 	size_t nleak;
 	uint64_t total_est_bytes; /* the estimated header's bytes, else the sum */
+	unsigned version;         /* of the format line: 1 or 2 */
+	uint64_t sampling;        /* count mode: N (0 when a version 1 report has none) */
+	uint64_t sampling_bytes;  /* bytes mode: B; 0 in count mode */
+	struct ls_weights total;  /* its totals, for their intervals */
 	size_t *by_start;         /* map indexes sorted by start (maps.c) */
 	uint64_t *max_end;        /* running maximum of end along by_start */
 };
@@ -208,6 +235,9 @@ int ls_report_parse(struct ls_report *r, struct ls_lines *rd);
  * leak with zero counts. Returns 0, -EINVAL (bad argument, reported) or
  * -ENOMEM. */
 int ls_report_add_stack(struct ls_report *r, char *const *arg, size_t narg);
+
+/* True when line is the format line of a report of some version. */
+bool ls_report_is_format(const char *line);
 
 /* Returns the header entry for key, or NULL. */
 const struct ls_hdr *ls_report_header(const struct ls_report *r, const char *key);
@@ -384,8 +414,12 @@ struct ls_view {
 	struct ls_tree *tree; /* every tree report read */
 	size_t ntree;
 	bool merged;          /* leaks merged across processes (ls_view_finish) */
+	bool intervals;       /* a report of version 2 was read: the outputs show
+				 95% intervals and the mode (version 1 alone
+				 translates as it did before them) */
 	struct ls_report *r;  /* what is shown: proc[0].r, or the merged leaks
-				 (leaks and total_est_bytes only: no header, no maps) */
+				 (leaks, total_est_bytes and total only: no
+				 header, no maps) */
 	struct ls_report merge;
 };
 
@@ -420,10 +454,65 @@ bool ls_view_tree_sum(const struct ls_view *v, const char *key, uint64_t *sum);
  * (into *a and *b) of each that has it; 0 when none does. */
 void ls_view_proc_sum(const struct ls_view *v, const char *key, uint64_t *a, uint64_t *b);
 
+/* Returns the mode of v's processes, "count" or "bytes" when they all
+ * have it, else "mixed" (also for none); *sampling and *sampling_bytes
+ * get the N and the B they all had, else 0. */
+const char *ls_view_mode(const struct ls_view *v, uint64_t *sampling, uint64_t *sampling_bytes);
+
 /* The root header of v's tree report when there is exactly one, or NULL. */
 const struct ls_hdr *ls_view_root(const struct ls_view *v);
 
 void ls_view_free(struct ls_view *v);
+
+/* -------------------------------------------------------------- interval.c */
+
+/* A 95% interval: lo <= hi, both finite and non-negative. */
+struct ls_ci {
+	double lo, hi;
+};
+
+/* The exact Poisson (Garwood) interval of a sampled count c, scaled by n. */
+struct ls_ci ls_interval_garwood(uint64_t c, double n);
+
+/* The scaled Poisson interval of an estimate e of variance estimate v
+ * (docs/weights.md, "95% intervals"): [e, e] when v is 0, [0, 0] when e
+ * is. */
+struct ls_ci ls_interval_scaled(double e, double v);
+
+/* -------------------------------------------------------------- estimate.c */
+
+/* The weights of leak l. */
+struct ls_weights ls_estimate_leak(const struct ls_leak *l);
+
+/* The 95% interval of the estimated count of w: Garwood's when w was
+ * sampled one in N, else the scaled Poisson one. */
+struct ls_ci ls_estimate_count(const struct ls_weights *w);
+
+/* The 95% interval of the estimated bytes of w: the scaled Poisson one. */
+struct ls_ci ls_estimate_bytes(const struct ls_weights *w);
+
+/* Adds w to *sum: counts, estimates and variances add; the sampling stays
+ * only when both have the same. first: *sum is empty (w is copied). */
+void ls_estimate_add(struct ls_weights *sum, const struct ls_weights *w, bool first);
+
+/* Adds the variances and sampling of leak l to merged leak d (its counts
+ * and estimates are the caller's). */
+void ls_estimate_merge(struct ls_leak *d, const struct ls_leak *l);
+
+/* Writes ci as "lo-hi" (rounded integers) or, with unit, as bytes in
+ * decimal units ("9.8-11.1 MB"). */
+void ls_estimate_text(FILE *out, struct ls_ci ci, bool unit);
+
+/* Writes the interval members of leak l for its json object:
+ * ", "est_count_lo": ..., "var_bytes": ...". */
+void ls_estimate_json_leak(FILE *out, const struct ls_leak *l);
+
+/* Writes the top-level json members of v's weights, each as ",\n" indent
+ * "key": value: the mode, sampling and sampling_bytes that the header did
+ * not give (for merged processes, null where they differ, and mode
+ * "mixed"), then the totals' est_count and est_bytes and their
+ * intervals. */
+void ls_estimate_json_totals(FILE *out, const struct ls_view *v, const char *indent);
 
 /* ---------------------------------------------------------------- output.c */
 

@@ -69,7 +69,7 @@ static int read_tree(struct ls_view *v, struct ls_lines *rd)
 		if (i > 0 && (err = tree_line(rd, i, n)) < 0)
 			return err;
 		if (!ls_lines_starts(rd, "format: "))
-			return ls_lines_bad(rd, "expected report %llu of %llu ('" LS_REPORT_FORMAT "')",
+			return ls_lines_bad(rd, "expected report %llu of %llu ('" LS_REPORT_FORMAT "N')",
 					    (unsigned long long)i + 1, (unsigned long long)n);
 		if ((r = ls_view_add(v)) == NULL)
 			return -ENOMEM;
@@ -103,8 +103,8 @@ int ls_tree_read(struct ls_view *v, FILE *in, const char *name, bool tree_ok)
 		goto out;
 	if (tree_ok && strcmp(rd.buf, LS_TREE_FORMAT) == 0) {
 		err = read_tree(v, &rd);
-	} else if (tree_ok && strcmp(rd.buf, LS_REPORT_FORMAT) != 0) {
-		err = ls_lines_bad(&rd, "not a leakscope report (want '" LS_REPORT_FORMAT "' or '" LS_TREE_FORMAT "')");
+	} else if (tree_ok && !ls_report_is_format(rd.buf)) {
+		err = ls_lines_bad(&rd, "not a leakscope report (want '" LS_REPORT_FORMAT "N' or '" LS_TREE_FORMAT "')");
 	} else if ((r = ls_view_add(v)) == NULL) {
 		err = -ENOMEM;
 	} else {

@@ -66,6 +66,19 @@ bool ls_util_parse_hex(const char *s, size_t len, uint64_t *out)
 	return true;
 }
 
+bool ls_util_parse_big(const char *s, size_t len, double *out)
+{
+	char buf[41];
+
+	if (len == 0 || len > 40 || strspn(s, "0123456789") < len)
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	/* digits only: strtod reads all of them and cannot fail; 40 digits stay below DBL_MAX */
+	*out = strtod(buf, NULL);
+	return true;
+}
+
 bool ls_util_is_decimal(const char *s, size_t len)
 {
 	size_t i = 0, digits = 0;

@@ -94,6 +94,7 @@ static int add_to_kind(struct ls_leak *d, const struct ls_leak *l, size_t proc)
 	ls_util_add_sat(&d->bytes, l->bytes);
 	ls_util_add_sat(&d->est_count, l->est_count);
 	ls_util_add_sat(&d->est_bytes, l->est_bytes);
+	ls_estimate_merge(d, l);
 	if (ls_util_decimal_cmp(l->max_age, d->max_age) > 0) {
 		char *s = strdup(l->max_age);
 
@@ -153,6 +154,8 @@ static int merge_leaks(struct ls_view *v)
 			goto out;
 		memset(mg.module_of, 0xff, r->nmap * sizeof(*mg.module_of));
 		ls_util_add_sat(&m->total_est_bytes, r->total_est_bytes);
+		ls_estimate_add(&m->total, &r->total, p == 0);
+		v->intervals |= r->version >= 2;
 		for (size_t i = 0; i < r->nleak; i++) {
 			const struct ls_leak *l = &r->leak[i];
 			uint32_t id;
@@ -215,6 +218,7 @@ int ls_view_finish(struct ls_view *v, struct ls_modset *s, bool merge)
 	v->merged = merge || v->nproc != 1;
 	if (!v->merged) {
 		v->r = &v->proc[0].r;
+		v->intervals = v->r->version >= 2;
 		return 0;
 	}
 	v->r = &v->merge;
@@ -250,6 +254,25 @@ void ls_view_proc_sum(const struct ls_view *v, const char *key, uint64_t *a, uin
 			ls_util_add_sat(b, h->b);
 		}
 	}
+}
+
+const char *ls_view_mode(const struct ls_view *v, uint64_t *sampling, uint64_t *sampling_bytes)
+{
+	size_t bytes = 0;
+
+	*sampling = *sampling_bytes = 0;
+	for (size_t p = 0; p < v->nproc; p++) {
+		const struct ls_report *r = &v->proc[p].r;
+
+		bytes += r->sampling_bytes > 0;
+		*sampling = p == 0 || *sampling == r->sampling ? r->sampling : 0;
+		*sampling_bytes = p == 0 || *sampling_bytes == r->sampling_bytes ? r->sampling_bytes : 0;
+	}
+	if (v->nproc > 0 && bytes == 0)
+		return "count";
+	if (v->nproc > 0 && bytes == v->nproc)
+		return "bytes";
+	return "mixed";
 }
 
 const struct ls_hdr *ls_view_root(const struct ls_view *v)

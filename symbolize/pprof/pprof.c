@@ -394,11 +394,14 @@ static int64_t header_ns(const struct ls_report *r, const char *key)
 }
 
 /* Fills the profile's header fields: the period when every process
- * sampled alike, the time from the first window's start to the last one's
- * end, and the text summary as comments. Returns 0 or -ENOMEM. */
+ * sampled alike (space/bytes and B when each sampled by bytes, else
+ * objects/count and N), the time from the first window's start to the
+ * last one's end, and the text summary as comments. Returns 0 or
+ * -ENOMEM. */
 static int header(struct pp *p, Profile *prof)
 {
-	const struct ls_hdr *h;
+	uint64_t n, b;
+	bool bytes = strcmp(ls_view_mode(p->v, &n, &b), "bytes") == 0;
 	int64_t start = INT64_MAX, end = 0;
 	char *summary = NULL, *lines = NULL;
 	size_t len = 0, nlines = 0;
@@ -410,15 +413,14 @@ static int header(struct pp *p, Profile *prof)
 	    (prof->sample_type[0] = value_type(p, "inuse_objects", "count")) == NULL ||
 	    (prof->sample_type[1] = value_type(p, "inuse_space", "bytes")) == NULL ||
 	    str(p, "inuse_space", &prof->default_sample_type) != 0 ||
-	    (prof->period_type = value_type(p, "objects", "count")) == NULL)
+	    (prof->period_type = bytes ? value_type(p, "space", "bytes") : value_type(p, "objects", "count")) == NULL)
 		return -ENOMEM;
+	prof->period = clamp64(bytes ? b : n);
 	prof->n_sample_type = 2;
 	for (size_t k = 0; k < p->v->nproc; k++) {
 		const struct ls_report *r = &p->v->proc[k].r;
 		int64_t t = header_ns(r, "window_start"), d = header_ns(r, "window_seconds");
 
-		if ((h = ls_report_header(r, "sampling")) != NULL && h->kind == LS_HDR_INT)
-			prof->period = k == 0 || prof->period == clamp64(h->a) ? clamp64(h->a) : 0;
 		int64_t e = d < INT64_MAX - t ? t + d : INT64_MAX;
 
 		start = t < start ? t : start;

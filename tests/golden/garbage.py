@@ -35,7 +35,7 @@ def cases(report):
     out = []
     leak = lambda f: lambda l: f(l)  # noqa: E731
     add = out.append
-    r, n = _set_line(report, "format:", "format: leakscope-report 2")
+    r, n = _set_line(report, "format:", "format: leakscope-report 3")
     add(("wrong_format_version", r, n))
     r, n = _set_line(report, "pid:", "pid: 12x")
     add(("header_int_garbled", r, n))

@@ -363,7 +363,7 @@ try:
     w7 = h.exit(w4)
     old = exit_reports()
     rc, out, err = cli("off", "--pid", str(m))
-    t.ok(rc == 0 and "format: leakscope-report 1" in out, "off --pid MASTER closes the master only")
+    t.ok(rc == 0 and "format: leakscope-report " in out, "off --pid MASTER closes the master only")
     rc, out, err = cli("on", "--pid", str(m), "--sampling", str(N))
     rc, out, err = cli("off", "--tree", str(m))
     hd, errs, reps, problems = parse_tree(out)

@@ -202,7 +202,7 @@ def parse_tree(text):
         return None
     hdr, reps, cur = {}, [], None
     for l in lines[1:-1]:
-        if l == "format: leakscope-report 1":
+        if l in ("format: leakscope-report 1", "format: leakscope-report 2"):
             cur = {"errors": []}
             reps.append(cur)
         elif cur is None:
@@ -229,7 +229,7 @@ def embedded(text):
     """The embedded reports of a tree report, as texts."""
     out, cur = [], None
     for l in text.split("\n"):
-        if l == "format: leakscope-report 1":
+        if l in ("format: leakscope-report 1", "format: leakscope-report 2"):
             cur = []
         if cur is not None:
             cur.append(l)

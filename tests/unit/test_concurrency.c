@@ -20,7 +20,7 @@ static atomic_ulong ops, bad;
 /* What a hook does: tick, then the slow path when due. */
 static void *alloc(size_t size)
 {
-	return ls_sample_tick() ? ls_slow_malloc(size) : ls_real.malloc(size);
+	return ls_sample_tick(size) ? ls_slow_malloc(size) : ls_real.malloc(size);
 }
 
 static void release(void *p)
@@ -35,7 +35,7 @@ static void *resize(void *p, size_t size)
 {
 	if (ls_arena_owns(p))
 		return ls_slow_realloc(p, 1, size, LS_API_REALLOC, false);
-	if (ls_sample_tick())
+	if (ls_sample_tick(size))
 		return ls_slow_realloc(p, 1, size, LS_API_REALLOC, true);
 	return ls_real.realloc(p, size);
 }
