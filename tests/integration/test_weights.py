@@ -17,9 +17,12 @@ docs/weights.md for the known population:
 
 with p = 1/N in count mode (sampling=10) and p = 1 - exp(-s/B) in byte mode
 (bytes=8K). The sizes are chosen so that every size has tens of expected
-samples or more in both modes: each check's Chernoff bound at 5 sigma is
-below 2e-5 (bench/ has the figures; a normal's 5-sigma tail is 3e-7), so
-the test does not flake.
+samples or more in both modes, so each sum is close to normal: the test
+computes, for each of these checks, the Chernoff bound of the chance that
+it fails on a correct preload (exact for sums of independent weighted
+Bernoulli draws, and loose: a normal's 5-sigma tails are 6e-7, their
+Chernoff bound 7e-6), prints it, and checks that it stays below 1e-4
+(about 2e-5 in fact), so the test does not flake.
 
 Also: the 400s of /leak-on for bad input, /leak-status's mode fields, the
 json's interval fields (lo <= est <= hi, per leak and at the top level),
@@ -77,6 +80,58 @@ def moments(mode, mix):
             m["var_" + name][0] += k * a
             m["var_" + name][1] += k * q * a * a / p
     return {k: (v[0], math.sqrt(v[1])) for k, v in m.items()}
+
+
+def terms(mode, mix, what):
+    """The population of one check as (k, w, p): k allocations each adding
+    w with probability p (sampled) and 0 otherwise."""
+    out = []
+    for s, k in mix:
+        p = p_of(mode, s)
+        x = 1.0 if what.endswith("count") else float(s)
+        w = x / p if what.startswith("est_") else (1.0 - p) * x * x / (p * p)
+        if p < 1.0:
+            out.append((k, w, p))
+    return out
+
+
+def chernoff(items, sigmas=SIG):
+    """Chernoff bound of P(|X - EX| >= sigmas sd) for X the sum over items
+    (k, w, p) of k independent w Bernoulli(p): the two tails' bounds
+    min over theta of exp(K(theta) - theta t), K the centred cumulant
+    generating function, summed."""
+    var = sum(k * w * w * p * (1 - p) for k, w, p in items)
+    if var == 0:
+        return 0.0
+    t = sigmas * math.sqrt(var)
+    total = 0.0
+    for side in (1.0, -1.0):
+        best = 0.0
+        top = 60.0 / max(w for k, w, p in items)
+        for i in range(1, 3001):
+            th = top * i / 3000.0
+            f = -th * t
+            for k, w, p in items:
+                a = side * th * w
+                # log(1 - p + p e^a) - p a, computed without overflow
+                m = max(a, 0.0)
+                f += k * (m + math.log((1 - p) * math.exp(-m) + p * math.exp(a - m)) - p * a)
+            best = min(best, f)
+        total += math.exp(best)
+    return total
+
+
+def design_bounds():
+    """The chance of a false failure of each statistical check, bounded."""
+    worst = 0.0
+    for mode in ("count", "bytes"):
+        for what in ("est_count", "est_bytes", "var_count", "var_bytes"):
+            b = chernoff(terms(mode, MIX, what))
+            print("# %s %s: a correct preload fails the 5-sigma check with chance <= %.1e"
+                  % (mode, what, b))
+            worst = max(worst, b)
+    t.ok(worst < 1e-4, "the mix keeps every 5-sigma check's chance of a false failure below 1e-4 "
+         "(Chernoff bound, worst %.1e)" % worst)
 
 
 def check_5sigma(what, got, mean, sd, slack=2.0):
@@ -436,6 +491,7 @@ def part(fn, *args):
 
 
 try:
+    part(design_bounds)
     part(bad_input)
     part(env_window)
     part(window, "count")
