@@ -94,12 +94,36 @@ def totals(path):
     raise RuntimeError("no totals in %s" % path)
 
 
+OWN = ("/libleakscope.so]", "libunwind.so")
+
+
+def own_instructions(path):
+    """Instructions callgrind charges to leakscope's own code in a profile:
+    the self cost of every function in libleakscope.so and in the
+    libunwind it loads to capture stacks. (A hook that ends in a jump to
+    the allocator may have part of its cost charged to the jump's target,
+    so this is a floor.)"""
+    r = subprocess.run([tool("callgrind_annotate"), "--threshold=100", path], capture_output=True,
+                       text=True, timeout=600)
+    n = 0
+    for line in r.stdout.splitlines():
+        f = line.split()
+        if f and any(o in line for o in OWN) and f[0].replace(",", "").isdigit():
+            n += int(f[0].replace(",", ""))
+    return n
+
+
 def mb_instructions(env, ops):
-    """Instructions of one whole mallocbench run under callgrind."""
+    """(instructions, leakscope's own instructions, samples) of one whole
+    mallocbench run under callgrind; samples from the exit report's
+    `sampled` (None without a window)."""
     out = os.path.join(TMP, "cg.mb.%p")
+    rep = os.path.join(TMP, "mb.report")
     for f in os.listdir(TMP):
-        if f.startswith("cg.mb."):
+        if f.startswith("cg.mb.") or f == "mb.report":
             os.unlink(os.path.join(TMP, f))
+    if env.get("LD_PRELOAD", "").endswith(".so") and "leakscope" in env.get("LD_PRELOAD", ""):
+        env = dict(env, LEAKSCOPE_REPORT=rep)
     # env(1) inside valgrind: LD_PRELOAD must reach the program, not valgrind.
     argv = [tool("valgrind"), "--tool=callgrind", "--trace-children=yes",
             "--callgrind-out-file=" + out, "env"] + ["%s=%s" % kv for kv in env.items()] + \
@@ -108,41 +132,34 @@ def mb_instructions(env, ops):
     files = [os.path.join(TMP, f) for f in os.listdir(TMP) if f.startswith("cg.mb.")]
     if r.returncode != 0 or not files:
         raise RuntimeError("callgrind mallocbench failed: %s" % r.stderr[-500:])
-    return max(totals(f) for f in files)
-
-
-def mb_sampled(env, ops):
-    """Samples taken by one mallocbench run (natively, from the exit
-    report's header): what a sampled configuration samples per operation."""
-    rep = os.path.join(TMP, "mb.report")
-    e = dict(os.environ, **env, LEAKSCOPE_REPORT=rep)
+    big = max(files, key=totals)
+    sampled = None
     if os.path.exists(rep):
-        os.unlink(rep)
-    subprocess.run([MB, "-n", str(ops)], env=e, capture_output=True, timeout=600)
-    try:
         with open(rep) as f:
             for line in f:
                 if line.startswith("sampled: "):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+                    sampled = int(line.split()[1])
+    return totals(big), own_instructions(big), sampled
 
 
 def mallocbench(cfgs, ops, reps):
-    """{name: [instructions per op]} and {name: samples per op}."""
-    per, rate = {}, {}
+    """{name: {"per": [instructions per op], "own": [...], "samples": [samples
+    per op], "runs": [(dI, dS)]}}, each from the pair of runs n and 2n."""
+    res = {}
     for name, env in cfgs:
-        vals = []
+        r = {"per": [], "own": [], "samples": [], "runs": []}
         for _ in range(reps):
-            vals.append((mb_instructions(env, 2 * ops) - mb_instructions(env, ops)) / ops)
-        per[name] = vals
-        if "LEAKSCOPE_SAMPLING" in env or "LEAKSCOPE_SAMPLING_BYTES" in env:
-            got = [mb_sampled(env, n) for n in (ops, 2 * ops) for _ in range(reps)]
-            if all(g is not None for g in got):
-                rate[name] = (sum(got[reps:]) - sum(got[:reps])) / reps / ops
-        log("  mallocbench %s: %s instructions per op" % (name, " ".join("%.1f" % v for v in vals)))
-    return per, rate
+            i1, o1, s1 = mb_instructions(env, ops)
+            i2, o2, s2 = mb_instructions(env, 2 * ops)
+            r["per"].append((i2 - i1) / ops)
+            r["own"].append((o2 - o1) / ops)
+            if s1 is not None and s2 is not None:
+                r["samples"].append((s2 - s1) / ops)
+                r["runs"].append((i2 - i1, s2 - s1))
+        res[name] = r
+        log("  mallocbench %s: %s instructions per op, leakscope's own %s" % (
+            name, " ".join("%.1f" % v for v in r["per"]), " ".join("%.1f" % v for v in r["own"])))
+    return res
 
 
 # ---------------------------------------------------------------- redis
@@ -200,9 +217,9 @@ def redis_per_request(env, requests, reps):
         else:
             raise RuntimeError("redis-server under callgrind did not start")
         bench_requests(port, requests)      # warm-up: every key exists
-        vals = []
+        vals, own = [], []
         for _ in range(reps):
-            phase = []
+            phase, mine = [], []
             for n in (requests, 2 * requests):
                 control(proc.pid, "--zero")
                 bench_requests(port, n)
@@ -211,10 +228,13 @@ def redis_per_request(env, requests, reps):
                 new = [f for f in os.listdir(TMP) if f.startswith("cg.redis.") and f not in before]
                 if not new:
                     raise RuntimeError("callgrind wrote no dump")
-                phase.append(totals(os.path.join(TMP, sorted(new)[-1])))
+                dump = os.path.join(TMP, sorted(new)[-1])
+                phase.append(totals(dump))
+                mine.append(own_instructions(dump))
             # n SETs and n GETs: 2n requests, then 4n.
             vals.append((phase[1] - phase[0]) / (2 * requests))
-        return vals
+            own.append((mine[1] - mine[0]) / (2 * requests))
+        return vals, own
     finally:
         redis_cli(port, "shutdown", "nosave")
         try:
@@ -225,11 +245,13 @@ def redis_per_request(env, requests, reps):
 
 
 def redis(cfgs, requests, reps):
+    """{name: ([instructions per request], [leakscope's own per request])}"""
     per = {}
     for name, env in cfgs:
         per[name] = redis_per_request(env, requests, reps)
-        log("  redis %s: %s instructions per request" % (name, " ".join("%.1f" % v
-                                                                          for v in per[name])))
+        log("  redis %s: %s instructions per request, leakscope's own %s" % (
+            name, " ".join("%.1f" % v for v in per[name][0]),
+            " ".join("%.1f" % v for v in per[name][1])))
     return per
 
 
@@ -262,80 +284,88 @@ def rng(v):
     return "%.1f" % v[0] if len(v) == 1 else "%.1f (%.1f-%.1f)" % (med(v), min(v), max(v))
 
 
-def section(args, mbr, rd, took):
-    mb, rate = mbr if mbr else (None, {})
+def section(args, mb, rd, took):
     L = [TITLE + "\n"]
     L.append("Written by `make bench-cost` (`bench/costbench.py`) on %s in %.0f s, leakscope %s. "
-             "Exact counts from callgrind (valgrind %s), median (min-max) of %d repetitions: "
-             "the sampled configurations vary a little with the random gaps.\n"
+             "Exact counts from callgrind (%s), median (min-max) of %d repetitions: "
+             "the sampled configurations vary with their random gaps, redis-server with "
+             "what its event loop and jemalloc do between requests. \"own\" is the self cost "
+             "callgrind charges to libleakscope.so and the libunwind it loads, a floor of "
+             "leakscope's own work (a hook's final jump may be charged to the allocator).\n"
              % (time.strftime("%Y-%m-%d %H:%M"), took, git_rev(), valgrind_version(), args.reps))
     if mb:
-        nat = med(mb["native"])
+        nat = med(mb["native"]["per"])
         L.append("### mallocbench, 1 thread\n")
         L.append("Marginal instructions per operation (one free, one allocation of 16 B .. 64 KiB, "
-                 "mean 1.2 KB, plus the benchmark's work), (I(2n) - I(n)) / n with n = %d. At a "
-                 "mean of 1.2 KB per allocation, bytes=512K samples about one allocation in 440, "
+                 "mean 1.2 KB, plus the benchmark's work), (I(2n) - I(n)) / n with n = %d; "
+                 "samples per operation from the exit reports' `sampled` of the same runs. At a "
+                 "mean of 1.2 KB per allocation, bytes=512K samples about one allocation in 450, "
                  "sampling=1000 one in 1000.\n" % args.ops)
-        L.append("| configuration | instructions per op | ratio to native | samples per op |")
-        L.append("|---|---|---|---|")
-        for name, v in mb.items():
-            L.append("| %s | %s | %.4f | %s |" % (name, rng(v), med(v) / nat,
-                                                 "%.5f" % rate[name] if name in rate else ""))
+        L.append("| configuration | instructions per op | ratio to native | own per op | "
+                 "samples per op |")
+        L.append("|---|---|---|---|---|")
+        for name, r in mb.items():
+            L.append("| %s | %s | %.4f | %s | %s |" % (
+                name, rng(r["per"]), med(r["per"]) / nat,
+                "%.1f" % med(r["own"]) if name != "native" else "",
+                "%.5f" % med(r["samples"]) if r["samples"] else ""))
         L.append("")
-        # The split: an open window's cost per operation, then per sample.
         split = []
         for mode, quiet in (("sampling=1000", "sampling=1000000000"), ("bytes=512K", "bytes=1G")):
-            a = [k for k in mb if k == "leakscope " + mode]
+            a = mb.get("leakscope " + mode)
             q = [k for k in mb if k.startswith("leakscope " + quiet + " ") and "before" not in k]
-            if a and q and rate.get(a[0]):
-                w = med(mb[q[0]]) - med(mb["leakscope, no window"])
-                s_ = (med(mb[a[0]]) - med(mb[q[0]])) / rate[a[0]]
+            if a and q and a["runs"]:
+                qn = med(mb[q[0]]["per"])
+                w = qn - med(mb["leakscope, no window"]["per"])
+                # per sample: what a run pair added beyond the quiet window's
+                # cost per operation, over the samples it took
+                c = [(di - qn * args.ops) / ds for di, ds in a["runs"] if ds > 0]
                 split.append("%s: an open window adds %.1f instructions per operation to the "
-                             "no-window path, each sample about %.0f (%.5f samples per "
-                             "operation, counted natively from the exit report's `sampled`)"
-                             % (mode, w, s_, rate[a[0]]))
+                             "no-window path before any sample; each sample costs about %.0f "
+                             "more (median of %d run pairs)" % (mode, w, med(c), len(c)))
         if split:
             L.append("Split: " + "; ".join(split) + ".\n")
     if rd:
-        nat = med(rd["native"])
+        nat = med(rd["native"][0])
         L.append("### redis-server, instructions per request\n")
         L.append("Debian's redis-server (jemalloc) under callgrind, `--hz 1`; `redis-benchmark -c 1 "
                  "-P 1 -r 1000 -d 100 -t set,get`; instructions of the server process (all its "
                  "threads) between `callgrind_control --zero` and `--dump`, (I(4n) - I(2n)) / 2n "
-                 "with n = %d SETs and as many GETs, after a warm-up run. Counts user-space "
-                 "instructions only: the kernel's work for each request's read and write is "
-                 "not in them.\n" % args.requests)
-        L.append("| configuration | instructions per request | ratio to native |")
-        L.append("|---|---|---|")
-        for name, v in rd.items():
-            L.append("| %s | %s | %.4f |" % (name, rng(v), med(v) / nat))
+                 "with n = %d SETs and as many GETs, after a warm-up run. User-space instructions "
+                 "only: the kernel's work for each request's read and write is not in them. The "
+                 "whole process's count varies by about 0.5%% from one run to the next with the "
+                 "same code; leakscope's own count does not.\n" % args.requests)
+        L.append("| configuration | instructions per request | ratio to native | own per request |")
+        L.append("|---|---|---|---|")
+        for name, (v, own) in rd.items():
+            L.append("| %s | %s | %.4f | %s |" % (name, rng(v), med(v) / nat,
+                                                 "%.1f" % med(own) if name != "native" else ""))
         L.append("")
     if mb:
         L.append("### targets (issue 12)\n")
         L.append("| figure | target | measured | met |")
         L.append("|---|---|---|---|")
-        nat = med(mb["native"])
-        b, s = med(mb["leakscope bytes=512K"]), med(mb["leakscope sampling=1000"])
+        nat = med(mb["native"]["per"])
+        b, s = med(mb["leakscope bytes=512K"]["per"]), med(mb["leakscope sampling=1000"]["per"])
 
         def row(what, target, measured, met):
-            L.append("| %s | %s | %s | %s |" % (what, target, measured, "yes" if met else "**no**"))
+            L.append("| %s | %s | %s | %s |" % (what, target, measured,
+                                                "" if met is None else "yes" if met else "**no**"))
         row("mallocbench bytes=512K against sampling=1000", "no more instructions",
             "%.1f against %.1f per op" % (b, s), b <= s)
         row("mallocbench bytes=512K", "<= 1.03x native", "%.4fx" % (b / nat), b / nat <= 1.03)
         row("mallocbench sampling=1000", "<= 1.03x native", "%.4fx" % (s / nat), s / nat <= 1.03)
-        before = [k for k in mb if k.startswith("leakscope, no window, before")]
-        if before:
-            a, o = med(mb["leakscope, no window"]), med(mb[before[0]])
-            row("mallocbench no window, this build against %s" % before[0].split("(")[1].rstrip(")"),
-                "unchanged", "%.1f against %.1f per op" % (a, o), abs(a - o) < 0.5)
         for k in mb:
-            if k.startswith("leakscope sampling=") and k.endswith(")") and ", before (" in k:
-                now = k.split(", before (")[0]
-                if now in mb:
-                    a, o = med(mb[now]), med(mb[k])
-                    L.append("| mallocbench %s, this build against %s | | %.1f against %.1f per op "
-                             "(%+.1f) | |" % (now[len("leakscope "):], k.split("(")[-1].rstrip(")"),
-                                              a, o, a - o))
+            if ", before (" not in k:
+                continue
+            now = k.split(", before (")[0]
+            if now in mb:
+                a, o = med(mb[now]["per"]), med(mb[k]["per"])
+                unchanged = now == "leakscope, no window"
+                row("mallocbench %s: this build against %s" % (now[len("leakscope "):],
+                                                               k.split("(")[-1].rstrip(")")),
+                    "unchanged" if unchanged else "", "%.1f against %.1f per op (%+.1f)" % (a, o, a - o),
+                    abs(a - o) < 0.5 if unchanged else None)
         L.append("")
     return "\n".join(L) + "\n"
 
