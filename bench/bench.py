@@ -667,9 +667,33 @@ def write_results(args, groups, redis, latency, mem, instr, took, newdel=None):
                  "(libunwind first).")
         L.append("")
     path = os.path.join(ROOT, "bench", "RESULTS.md")
+    text = keep_other_sections(path, "\n".join(L))
     with open(path, "w") as f:
-        f.write("\n".join(L))
+        f.write(text)
     log("wrote %s" % path)
+
+
+def keep_other_sections(path, text):
+    """The sections of the old RESULTS.md that other scripts write (their
+    titles name them: bench/execbench.py, bench/accuracy.py,
+    bench/costbench.py), kept before the targets section of the new text."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except OSError:
+        return text
+    mine = {l for l in text.split("\n") if l.startswith("## ")}
+    keep = []
+    for part in old.split("\n## ")[1:]:
+        title = "## " + part.split("\n", 1)[0]
+        if title not in mine and re.search(r"bench/\w+\.py", title) and "bench/bench.py" not in title:
+            keep.append(("## " + part).rstrip("\n") + "\n")
+    if not keep:
+        return text
+    at = text.find("\n## targets")
+    if at < 0:
+        return text.rstrip("\n") + "\n\n" + "\n".join(keep)
+    return text[:at + 1] + "\n".join(keep) + "\n" + text[at + 1:]
 
 
 def main():
