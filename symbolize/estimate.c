@@ -18,9 +18,12 @@ struct ls_weights ls_estimate_leak(const struct ls_leak *l)
 
 struct ls_ci ls_estimate_count(const struct ls_weights *w)
 {
-	/* one in N for every allocation (also of every process merged):
-	 * the count's own exact interval */
-	if (w->sampling > 0)
+	/* One in N for every allocation (also of every process merged): the
+	 * count's own exact interval. N = 1 tracked every allocation: the
+	 * count is exact, as its variance N(N - 1)C = 0 says. */
+	if (w->sampling == 1)
+		return (struct ls_ci){ .lo = w->est_count, .hi = w->est_count };
+	if (w->sampling > 1)
 		return ls_interval_garwood(w->count, (double)w->sampling);
 	return ls_interval_scaled(w->est_count, w->var_count);
 }
