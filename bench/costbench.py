@@ -23,6 +23,7 @@ instruction counts (exact, where timing on this VM drifts by up to 1.5x).
 """
 import argparse
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -94,7 +95,7 @@ def totals(path):
     raise RuntimeError("no totals in %s" % path)
 
 
-OWN = ("/libleakscope.so]", "libunwind.so")
+OWN = re.compile(r"/libleakscope[^/\]]*\.so[^/\]]*\]|/libunwind\.so[^/\]]*\]")
 
 
 def own_instructions(path):
@@ -108,7 +109,7 @@ def own_instructions(path):
     n = 0
     for line in r.stdout.splitlines():
         f = line.split()
-        if f and any(o in line for o in OWN) and f[0].replace(",", "").isdigit():
+        if f and OWN.search(line) and f[0].replace(",", "").isdigit():
             n += int(f[0].replace(",", ""))
     return n
 
@@ -362,7 +363,7 @@ def section(args, mb, rd, took):
             if now in mb:
                 a, o = med(mb[now]["per"]), med(mb[k]["per"])
                 unchanged = now == "leakscope, no window"
-                row("mallocbench %s: this build against %s" % (now[len("leakscope "):],
+                row("mallocbench %s: this build against %s" % (now[len("leakscope"):].lstrip(", "),
                                                                k.split("(")[-1].rstrip(")")),
                     "unchanged" if unchanged else "", "%.1f against %.1f per op (%+.1f)" % (a, o, a - o),
                     abs(a - o) < 0.5 if unchanged else None)
