@@ -25,12 +25,7 @@
  *                         thread keeps signalling this one; the handler
  *                         frees blocks (not async-signal-safe, but real
  *                         programs do it)
- *   mixed S:K[,S:K...]    leak K blocks of S bytes for each pair, interleaved
- *                         (one of each size in turn), all from one stack
- *                         (leak_mixed); pointers kept in a static array
- *                         (at most 400000 blocks in all), so the command
- *                         itself allocates nothing else
- *   quit
+ *   quit                  (and mixed S:K[,S:K...], described at mixed())
  */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -397,7 +392,10 @@ NOINLINE static void leak_mixed(size_t s)
 	mixed_sink[mixed_n++] = p;
 }
 
-/* "S:K,S:K,...": one block of each size in turn while any remain. */
+/* mixed S:K[,S:K...]: leak K blocks of S bytes for each pair, interleaved
+ * (one of each size in turn while any remain), all from one stack
+ * (leak_mixed); the pointers are kept in a static array (at most 400000
+ * blocks in all), so the command itself allocates nothing else. */
 static int mixed(const char *spec)
 {
 	size_t size[16];
