@@ -393,7 +393,8 @@ def markdown(stats, configs, truths, runs, took):
                  "%s), sizes jemalloc size classes from 16 B to 256 KiB drawn from a fixed seeded "
                  "distribution, skewed to small blocks in three sites of four, interleaved "
                  "round-robin with one churn operation per leak. Pooled coverage is over all "
-                 "%d intervals of a configuration; with 30 runs a site whose true coverage is "
+                 "%d intervals of a configuration; the min site over runs that found it is over the "
+                 "sites found in a third of the runs or more; with 30 runs a site whose true coverage is "
                  "95%% falls below 0.90 with probability 0.06, so about 3 of 50 sites are "
                  "expected below 0.90 by chance alone.\n" % (c, human(b), 50 * runs))
         L.extend(table_b_summary(stats["B"], configs, tb, runs))
