@@ -36,7 +36,7 @@ bench-quick: deps-bench
 	@$(MAKE) --no-print-directory bench-bins
 	@python3 bench/bench.py --quick
 # The accuracy benchmark (issue 12): victims of known leaks, 30 runs per
-# configuration, against the truth (about 10-20 minutes; bench/accuracy.py).
+# configuration, against the truth (about a minute on 2 cores; bench/accuracy.py).
 .PHONY: bench-accuracy
 bench-accuracy: deps-bench
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/accuracy
@@ -44,7 +44,7 @@ bench-accuracy: deps-bench
 # What each sampling mode costs in callgrind's instructions (issue 12):
 # mallocbench per operation, redis-server per request, native, no window,
 # count and byte sampling; BASELINE= the revision whose no-window preload is
-# measured beside this one (about 5 minutes; bench/costbench.py).
+# measured beside this one (about 6 minutes; bench/costbench.py).
 BASELINE ?= ef61e35
 .PHONY: bench-cost
 bench-cost: deps-bench
