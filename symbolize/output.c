@@ -438,6 +438,7 @@ static void text_leak(FILE *out, const struct ls_view *v, size_t i, const struct
 		fprintf(out, ", in %zu process%s", ls_view_nprocs(l), ls_view_nprocs(l) == 1 ? "" : "es");
 	if (via != NULL)
 		fprintf(out, ", via %s", via);
+	ls_verdict_text(out, l);
 	fputc('\n', out);
 	ls_output_frames(out, st);
 }
@@ -477,6 +478,8 @@ int ls_output_report(FILE *out, const struct ls_view *v, enum ls_format fmt, siz
 			json_header(out, r, "  ");
 		if (v->intervals)
 			ls_estimate_json_totals(out, v, "  ");
+		if (v->series)
+			ls_verdict_json_totals(out, r, "  ");
 		fputs(",\n  \"leaks\": [", out);
 	} else if (fmt == LS_FMT_TEXT) {
 		ls_output_summary(out, v);
@@ -507,6 +510,7 @@ int ls_output_report(FILE *out, const struct ls_view *v, enum ls_format fmt, siz
 			json_decimal(out, l->max_age);
 			if (v->intervals)
 				ls_estimate_json_leak(out, l);
+			ls_verdict_json_leak(out, l);
 			if (v->merged)
 				json_procs(out, v, l);
 			fputs(",\n     ", out);

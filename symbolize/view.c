@@ -83,6 +83,9 @@ static int first_of_kind(struct ls_leak *d, const struct ls_leak *l, size_t proc
 		return -ENOMEM;
 	memcpy(d->addr, l->addr, l->naddr * sizeof(*d->addr));
 	d->procs[0] = proc;
+	ls_verdict_merge(d, l, true);
+	if (l->nseries > 0 && d->series == NULL)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -95,6 +98,7 @@ static int add_to_kind(struct ls_leak *d, const struct ls_leak *l, size_t proc)
 	ls_util_add_sat(&d->est_count, l->est_count);
 	ls_util_add_sat(&d->est_bytes, l->est_bytes);
 	ls_estimate_merge(d, l);
+	ls_verdict_merge(d, l, false);
 	if (ls_util_decimal_cmp(l->max_age, d->max_age) > 0) {
 		char *s = strdup(l->max_age);
 
@@ -219,10 +223,16 @@ int ls_view_finish(struct ls_view *v, struct ls_modset *s, bool merge)
 	if (!v->merged) {
 		v->r = &v->proc[0].r;
 		v->intervals = v->r->version >= 2;
+		for (size_t i = 0; i < v->r->nleak; i++)
+			v->series |= v->r->leak[i].verdict.kind != LS_VERDICT_NONE;
 		return 0;
 	}
 	v->r = &v->merge;
-	return merge_leaks(v);
+	int err = merge_leaks(v);
+
+	for (size_t i = 0; i < v->r->nleak; i++)
+		v->series |= v->r->leak[i].verdict.kind != LS_VERDICT_NONE;
+	return err;
 }
 
 /* ------------------------------------------------------------- queries */
