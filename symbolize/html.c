@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* html.c: --format html, one self-contained page: a sortable table of the leaks and the flame graph. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,34 @@ static const struct {
  * so that #sort=K names the same column either way. */
 static const char *const interval_columns[] = { "est. bytes 95% lo", "est. bytes 95% hi", "est. count 95% lo",
 						"est. count 95% hi" };
+
+/* With verdicts (a report with series), after those: the verdict, the
+ * second half's growth (estimated count a second: the sort by growth),
+ * and a sparkline of the live count over the window, which sorts by
+ * growth too. */
+static const char *const verdict_columns[] = { "verdict", "growth (/s)", "live over the window" };
+
+/* An inline SVG polyline of leak l's estimated live count, scaled to its
+ * own maximum. */
+static void sparkline(FILE *out, const struct ls_leak *l)
+{
+	const double w = 120, h = 24;
+	double max = 0;
+
+	if (l->nseries == 0)
+		return;
+	for (size_t k = 0; k < l->nseries; k++)
+		max = fmax(max, ls_verdict_live(l, k));
+	fprintf(out, "<svg class=\"spark\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\">"
+		     "<polyline fill=\"none\" stroke=\"#c03\" stroke-width=\"1.5\" points=\"0,%.0f",
+		w, h, w, h, h);
+	for (size_t k = 0; k < l->nseries; k++) {
+		double y = max > 0 ? fmax(0, ls_verdict_live(l, k)) / max : 0;
+
+		fprintf(out, " %.1f,%.1f", w * (double)(k + 1) / (double)l->nseries, h - 1 - y * (h - 2));
+	}
+	fputs("\"/></svg>", out);
+}
 
 /* Sorts on a header click: first descending for numbers, ascending for
  * text, then the other way; ties keep the report's order. "#sort=K" or
@@ -138,6 +167,16 @@ static void row(FILE *out, const struct ls_view *v, size_t i, const struct ls_le
 		for (size_t k = 0; k < sizeof(ends) / sizeof(ends[0]); k++)
 			fprintf(out, "<td class=\"n\" data-v=\"%.0f\">%.0f</td>", ends[k], ends[k]);
 	}
+	if (v->series) {
+		const char *name = ls_verdict_name(l->verdict.kind);
+		double g = isfinite(l->verdict.growth) ? l->verdict.growth : 0;
+
+		fprintf(out, "<td data-v=\"%s\" title=\"%s\">%s</td>", name ? name : "",
+			l->verdict.reason ? l->verdict.reason : "", name ? name : "-");
+		fprintf(out, "<td class=\"n\" data-v=\"%.6g\">%.1f</td><td data-v=\"%.6g\">", g, g, g);
+		sparkline(out, l);
+		fputs("</td>", out);
+	}
 	fputs("</tr>\n", out);
 }
 
@@ -198,6 +237,8 @@ int ls_html_write(FILE *out, const struct ls_view *v, size_t top)
 		fputs("<th data-t=\"n\">processes</th>", out);
 	for (size_t k = 0; v->intervals && k < sizeof(interval_columns) / sizeof(interval_columns[0]); k++)
 		fprintf(out, "<th data-t=\"n\">%s</th>", interval_columns[k]);
+	for (size_t k = 0; v->series && k < sizeof(verdict_columns) / sizeof(verdict_columns[0]); k++)
+		fprintf(out, "<th data-t=\"%s\">%s</th>", k == 0 ? "s" : "n", verdict_columns[k]);
 	fputs("</tr></thead>\n<tbody>\n", out);
 	for (size_t i = 0; i < n; i++) {
 		const struct ls_leak *l = &r->leak[i];

@@ -33,6 +33,8 @@ static const char usage[] =
 	"  --top K                    show the K biggest leaks only\n"
 	"  --verdict V                show the leaks of verdict V only: growing, plateau\n"
 	"                             or undecided (reports with series; docs/translate.md)\n"
+	"  --colour verdict           svg and html: colour the flame graph's frames by\n"
+	"                             verdict (red growing, blue plateau, yellow undecided)\n"
 	"  --verdict-summary          print only \"N stacks growing, N plateau, N undecided\"\n"
 	"  --debug-dir DIR            look for DIR/.build-id/xx/rest.debug (repeatable;\n"
 	"                             " DEFAULT_DEBUG_DIR " under the sysroot comes last)\n"
@@ -52,7 +54,7 @@ struct opts {
 	const char *debug_dir[MAX_DEBUG_DIRS + 1];
 	size_t ndebug_dir;
 	bool bare; /* --report or --pid: translate the address arguments */
-	bool verdict_only, summary;
+	bool verdict_only, summary, colour_verdict;
 	enum ls_verdict_kind verdict;
 };
 
@@ -76,6 +78,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "report", required_argument, NULL, 'r' },    { "pid", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },	       { "version", no_argument, NULL, 'V' },
 		{ "verdict", required_argument, NULL, 'v' },   { "verdict-summary", no_argument, NULL, 'S' },
+		{ "colour", required_argument, NULL, 'c' },    { "color", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct stat st;
@@ -107,6 +110,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (!ls_verdict_parse(optarg, &o->verdict))
 				return ls_util_msg("--verdict: want growing, plateau or undecided"), -1;
 			o->verdict_only = true;
+			break;
+		case 'c':
+			if (strcmp(optarg, "verdict") != 0 && strcmp(optarg, "name") != 0)
+				return ls_util_msg("--colour: want verdict or name"), -1;
+			o->colour_verdict = strcmp(optarg, "verdict") == 0;
 			break;
 		case 'S':
 			o->summary = true;
@@ -244,6 +252,7 @@ int main(int argc, char **argv)
 	if (ls_view_finish(&v, &s, !o.bare && (argc - first > 1 || v.ntree > 0)) != 0)
 		goto nomem;
 
+	v.colour_verdict = o.colour_verdict;
 	if (o.verdict_only)
 		ls_verdict_filter(v.r, o.verdict);
 	if (o.summary) {

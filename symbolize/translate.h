@@ -434,6 +434,7 @@ struct ls_view {
 	size_t ntree;
 	bool merged;          /* leaks merged across processes (ls_view_finish) */
 	bool series;          /* some leak has a verdict: the outputs show them */
+	bool colour_verdict;  /* --colour verdict: svg frames by verdict */
 	bool intervals;       /* a report of version 2 was read: the outputs show
 				 95% intervals and the mode (version 1 alone
 				 translates as it did before them) */
@@ -649,6 +650,7 @@ struct ls_flame_node {
 	uint32_t parent, depth;
 	uint32_t first, nchild;     /* children: kid[first .. first + nchild) */
 	uint64_t bytes, count;      /* estimated, summed (saturating) */
+	double vbytes[LS_VERDICT_UNDECIDED + 1]; /* est. bytes by verdict */
 	double x, w;                /* layout: fractions of the root's bytes */
 };
 
