@@ -209,6 +209,10 @@ void ls_verdict_json_leak(FILE *out, const struct ls_leak *l)
 		fputs("null", out);
 	fputs(", \"growth\": ", out);
 	json_number(out, vd->growth);
+	fputs(", \"z_growing\": ", out);
+	json_number(out, vd->z_growing);
+	fputs(", \"z_plateau\": ", out);
+	json_number(out, vd->z_plateau);
 	fprintf(out, ", \"allocs\": %llu, \"frees\": %llu, \"series\": ", (unsigned long long)l->allocs,
 		(unsigned long long)l->frees);
 	if (l->nseries == 0) {
