@@ -222,6 +222,13 @@ struct ls_leak {
 	size_t nseries;          /* buckets */
 	double bucket, window;   /* seconds */
 	struct ls_verdict verdict;
+	/* --base OLD: the same stack's figures in OLD (docs/translate.md,
+	 * "Comparing two reports"); count, bytes, est_count and est_bytes
+	 * then hold the growth since OLD, negative as 0, delta_* the signed
+	 * growth. */
+	uint64_t base_count, base_bytes, base_est_count, base_est_bytes;
+	double delta_count, delta_est_count, delta_est_bytes;
+	bool in_base, in_new;
 };
 
 struct ls_report {
@@ -422,6 +429,7 @@ int ls_tree_read(struct ls_view *v, FILE *in, const char *name, bool tree_ok);
 /* One process of the input: its report and the symbolizer over its maps. */
 struct ls_proc {
 	struct ls_report r;
+	bool base;          /* read with --base: what the others are compared to */
 	struct ls_sym *sym; /* made by ls_view_finish */
 };
 
@@ -435,6 +443,8 @@ struct ls_view {
 	bool merged;          /* leaks merged across processes (ls_view_finish) */
 	bool series;          /* some leak has a verdict: the outputs show them */
 	bool colour_verdict;  /* --colour verdict: svg frames by verdict */
+	bool diff;            /* --base: leaks show the growth since the base */
+	size_t nbase;         /* processes of the base (the last ones) */
 	bool intervals;       /* a report of version 2 was read: the outputs show
 				 95% intervals and the mode (version 1 alone
 				 translates as it did before them) */

@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import time
 
-from lslib import BUILD, TRANSLATE, Host, Tap, translate
+from lslib import BUILD, TRANSLATE, Host, Tap, translate, within
 
 t = Tap()
 VERDICT = os.path.join(BUILD, "tests", "victims", "verdict")
@@ -163,8 +163,42 @@ def late_window():
          "late window: the cache filled and the burst born before it are not in it")
 
 
+def base_diff():
+    """--base: two reports of one window, 2 s of the victim apart: the
+    leak grew by what it leaked in between, the caches it refilled too."""
+    h = Host([VERDICT])
+    try:
+        h.get("/leak-on?sampling=10")
+        h.cmd("run 2")
+        st, old = h.get("/leak-report")
+        h.cmd("run 2")
+        st, new = h.get("/leak-off")
+        h.stop()
+    finally:
+        h.cleanup()
+    with tempfile.NamedTemporaryFile("w", suffix=".report", delete=False) as f:
+        f.write(old)
+        base = f.name
+    try:
+        d = translate(new, "--base", base)
+        rc, text, err = translate_raw(new, "--base", base)
+        rc2, html, _ = translate_raw(new, "--base", base, "--format", "html")
+    finally:
+        os.unlink(base)
+    leaks = by_function(d)
+    lk = leaks.get("leak_steady", {})
+    t.ok(d.get("base_processes") == 1 and set(leaks) == set(STACKS) and
+         all(l["in_base"] and l["in_new"] for l in leaks.values()),
+         "--base: every stack of the new report matched in the old one (%s)" % sorted(leaks))
+    t.ok(lk and within(lk["delta_count"], 4000, 10) and lk["est_count"] == lk["delta_est_count"] > 0,
+         "--base: the leak grew by the 4000 blocks it leaked in between (%s sampled)" % lk.get("delta_count"))
+    t.ok(rc == 0 and "since the base" in text and rc2 == 0 and "<td" in html,
+         "--base in text (growth in the headlines) and html", err)
+
+
 rep, d = full_window("sampling=10", "sampling=10", 10)
 outputs(rep)
 full_window("bytes=640", "bytes=640", 8)
 late_window()
+base_diff()
 t.done()

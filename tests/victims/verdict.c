@@ -11,7 +11,7 @@
  *   cache_fill    FILL blocks in the first tick, kept: plateau;
  *   burst_alloc   BURST blocks at 15% of the run, 95% of them freed at
  *                 55%: rose, then fell: plateau.
- * "quit" exits. Each allocating function is a frame of its own (-O1,
+ * Blocks are of 64 bytes, or argv[1]. "quit" exits. Each allocating function is a frame of its own (-O1,
  * -fno-inline), so each is one stack. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +24,8 @@
 #define CHURN     20000
 #define FILL      30000
 #define BURST     30000
-#define SIZE      64
+static size_t size = 64; /* argv[1] sets it (bench/verdict.py at bytes=64K) */
+#define SIZE size
 
 static void *lru_hot[LRU_HOT];
 static void *lru_ring[LRU_RING];
@@ -120,10 +121,12 @@ static void run(double seconds)
 	}
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	char line[256];
 
+	if (argc > 1 && atol(argv[1]) > 0)
+		size = (size_t)atol(argv[1]);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while (fgets(line, sizeof(line), stdin)) {
 		double s;
