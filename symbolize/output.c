@@ -426,9 +426,9 @@ static void text_leak(FILE *out, const struct ls_view *v, size_t i, const struct
 			(unsigned long long)l->base_est_count, (unsigned long long)(l->base_est_count + l->delta_est_count),
 			(unsigned long long)l->base_est_bytes, (unsigned long long)(l->base_est_bytes + l->delta_est_bytes),
 			!l->in_base ? ", new" : !l->in_new ? ", gone" : "");
+		ls_verdict_text(out, l);
 		if (via != NULL)
 			fprintf(out, ", via %s", via);
-		ls_verdict_text(out, l);
 		fputc('\n', out);
 		ls_output_frames(out, st);
 		return;
@@ -449,9 +449,10 @@ static void text_leak(FILE *out, const struct ls_view *v, size_t i, const struct
 		(unsigned long long)l->bytes, share, l->min_age, l->max_age);
 	if (v->nproc > 1)
 		fprintf(out, ", in %zu process%s", ls_view_nprocs(l), ls_view_nprocs(l) == 1 ? "" : "es");
+	/* the verdict before via: the headline ends with ", via NAME" */
+	ls_verdict_text(out, l);
 	if (via != NULL)
 		fprintf(out, ", via %s", via);
-	ls_verdict_text(out, l);
 	fputc('\n', out);
 	ls_output_frames(out, st);
 }
