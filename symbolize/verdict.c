@@ -28,6 +28,12 @@
  *    so by Cauchy-Schwarz Var(X) <= ((a - 1) sqrt(V(m)) + sqrt(S2))^2;
  *    and since L(m) and L(T) share only positively correlated terms,
  *    Var(X) <= a^2 V(m) + V(T). SX = min of the two; z_p = X/sqrt(SX).
+ *    The same at every bucket end t_k from the first quarter to m, in
+ *    place of m (S2 then over the buckets after t_k); z_p is the largest:
+ *    a burst freed just before m still shows its peak. That is up to
+ *    n/4 + 1 tests (at most 9), so a steady rate passes Z in one of
+ *    them with at most 9 times the one-test chance; and a steady leak
+ *    is growing before plateau is looked at.
  *
  * Both are bounds, so the z scores are conservative: under the null
  * (no growth for z_g, a steady rate for z_p) they are approximately
@@ -118,13 +124,24 @@ void ls_verdict_compute(struct ls_leak *l)
 	live_at(l, n, &lt, &vt);
 	for (size_t j = h; j < n; j++)
 		w2 += l->series[4 * j + 2] + l->series[4 * j + 3];
-	double d2 = lt - lm, s2 = fmin(vm + vt, w2), a = t / m;
-	double x = a * lm - lt;
-	double sx = fmin(a * a * vm + vt, pow((a - 1) * sqrt(vm) + sqrt(s2), 2));
+	double d2 = lt - lm, s2 = fmin(vm + vt, w2);
 
 	vd->growth = t > m ? d2 / (t - m) : 0;
 	vd->z_growing = zscore(d2, s2);
-	vd->z_plateau = zscore(x, sx);
+	/* the shortfall at the first half's end, and at each earlier bucket
+	 * end back to the first quarter: a burst freed just before m shows
+	 * at the bucket ends before its free */
+	vd->z_plateau = -INFINITY;
+	for (size_t k = h, lo = n / 4 > 0 ? n / 4 : 1; k >= lo; k--) {
+		double lk, vk, wk = 0, tk = (double)k * l->bucket;
+
+		live_at(l, k, &lk, &vk);
+		for (size_t j = k; j < n; j++)
+			wk += l->series[4 * j + 2] + l->series[4 * j + 3];
+		double sk = fmin(vk + vt, wk), a = t / tk, x = a * lk - lt;
+		double sx = fmin(a * a * vk + vt, pow((a - 1) * sqrt(vk) + sqrt(sk), 2));
+		vd->z_plateau = fmax(vd->z_plateau, zscore(x, sx));
+	}
 	if (l->allocs < MIN_SAMPLES)
 		vd->reason = "too few samples";
 	else if (vd->z_growing >= Z)
