@@ -18,7 +18,8 @@ static const char page_css[] =
 	"th[data-s=a]::after{content:' \\25B2'}th[data-s=d]::after{content:' \\25BC'}"
 	"td.n{text-align:right;font-family:monospace;white-space:nowrap}"
 	"tbody tr:nth-child(even){background:#f7f7f7}"
-	"summary{cursor:pointer;font-family:monospace}pre{margin:4px 0;font-size:12px}";
+	"summary{cursor:pointer;font-family:monospace}pre{margin:4px 0;font-size:12px}"
+	".spark{color:#c03;letter-spacing:-1px;white-space:nowrap}";
 
 /* Header cells: label, and whether the column sorts as numbers. Each row
  * gives every cell a data-v to sort on. */
@@ -48,26 +49,26 @@ static const char *const interval_columns[] = { "est. bytes 95% lo", "est. bytes
  * growth too. */
 static const char *const verdict_columns[] = { "verdict", "growth (/s)", "live over the window" };
 
-/* An inline SVG polyline of leak l's estimated live count, scaled to its
- * own maximum. */
+/* A sparkline of leak l's estimated live count: one block character
+ * (U+2581 to U+2588) per bucket, scaled to its own maximum; text, so the
+ * page keeps one svg element, the flame graph. */
 static void sparkline(FILE *out, const struct ls_leak *l)
 {
-	const double w = 120, h = 24;
 	double max = 0;
 
 	if (l->nseries == 0)
 		return;
 	for (size_t k = 0; k < l->nseries; k++)
 		max = fmax(max, ls_verdict_live(l, k));
-	fprintf(out, "<svg class=\"spark\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\">"
-		     "<polyline fill=\"none\" stroke=\"#c03\" stroke-width=\"1.5\" points=\"0,%.0f",
-		w, h, w, h, h);
+	fputs("<span class=\"spark\">", out);
 	for (size_t k = 0; k < l->nseries; k++) {
 		double y = max > 0 ? fmax(0, ls_verdict_live(l, k)) / max : 0;
+		int level = (int)lround(y * 7);
 
-		fprintf(out, " %.1f,%.1f", w * (double)(k + 1) / (double)l->nseries, h - 1 - y * (h - 2));
+		/* U+2581 + level, in UTF-8: E2 96 81..88 */
+		fprintf(out, "\xe2\x96%c", (char)(0x81 + level));
 	}
-	fputs("\"/></svg>", out);
+	fputs("</span>", out);
 }
 
 /* Sorts on a header click: first descending for numbers, ascending for

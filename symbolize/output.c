@@ -447,10 +447,11 @@ static void text_leak(FILE *out, const struct ls_view *v, size_t i, const struct
 	}
 	fprintf(out, " (%llu sampled, %llu bytes), %.1f%% of total, age %s-%s s", (unsigned long long)l->count,
 		(unsigned long long)l->bytes, share, l->min_age, l->max_age);
+	/* the verdict before the processes and via: the headline ends with
+	 * ", in N processes, via NAME" */
+	ls_verdict_text(out, l);
 	if (v->nproc > 1)
 		fprintf(out, ", in %zu process%s", ls_view_nprocs(l), ls_view_nprocs(l) == 1 ? "" : "es");
-	/* the verdict before via: the headline ends with ", via NAME" */
-	ls_verdict_text(out, l);
 	if (via != NULL)
 		fprintf(out, ", via %s", via);
 	fputc('\n', out);

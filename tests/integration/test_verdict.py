@@ -144,7 +144,8 @@ def outputs(rep):
          "--verdict-summary: one line (%r)" % out)
     rc, out, err = translate_raw(rep, "--format", "html")
     t.ok(rc == 0 and "<th data-t=\"s\">verdict</th><th data-t=\"n\">growth (/s)</th>" in out and
-         out.count("<svg class=\"spark\"") == out.count("<tr><td") and "<td data-v=\"growing\"" in out,
+         out.count("<span class=\"spark\">") == out.count("<tr><td") and "<td data-v=\"growing\"" in out
+         and out.count("<svg") == 1,
          "html: verdict and growth columns, a sparkline per leak")
     rc, out, err = translate_raw(rep, "--format", "svg", "--colour", "verdict")
     t.ok(rc == 0 and "#dc3228" in out and "#4678c8" in out,
