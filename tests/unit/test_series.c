@@ -96,6 +96,36 @@ static void bytes_mode(void)
 	ls_report_unref();
 }
 
+/* A stack's series is part of the stack: counted in memory_bytes
+ * (ls_mem_used) with it, bounded with it, and freed with it. A stripe's
+ * first stack also pays for its uthash table, about 600 bytes. */
+static void memory(void)
+{
+	uint64_t before = ls_mem_used();
+	unsigned n = 0;
+
+	ls_stacks_open(77);
+	for (uintptr_t i = 1; i <= 100; i++) {
+		void *f[9];
+		struct ls_stack_key k;
+		struct ls_stack *st;
+		bool is_new;
+
+		for (int j = 0; j < 8; j++)
+			f[j] = (void *)(i * 64 + (uintptr_t)j);
+		ls_stack_hash(f, 8, LS_API_MALLOC, &k);
+		n += ls_stack_intern(f, 8, LS_API_MALLOC, &k, 77, &st, &is_new) == 0;
+	}
+	uint64_t per = (ls_mem_used() - before) / (n ? n : 1);
+	CHECK(n == 100 && per >= sizeof(struct ls_series) && per < sizeof(struct ls_series) + 1024,
+	      "a stack with its series costs %llu bytes of detector memory (series %zu)",
+	      (unsigned long long)per, sizeof(struct ls_series));
+	ls_report_ref();
+	ls_stacks_close();
+	ls_report_unref();
+	CHECK(ls_mem_used() <= before + 64, "closing the window frees the stacks with their series");
+}
+
 int main(void)
 {
 	ls_real_init();
@@ -104,5 +134,6 @@ int main(void)
 	ls_arena_init();
 	count_mode();
 	bytes_mode();
+	memory();
 	return check_status();
 }
