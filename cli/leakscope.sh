@@ -258,6 +258,15 @@ req() {
 }
 
 # req, or exit 1 with a message.
+# Prints the verdicts of report (or tree report) $1 on stderr, one line
+# ("3 stacks growing, 41 plateau, 12 undecided"), through the translator;
+# nothing when it is missing or the report has no series.
+verdict_summary() {
+	vt=$(find_translate) || return 0
+	vs=$("$vt" --verdict-summary "$1" 2>/dev/null) || return 0
+	case $vs in *"without a series"*) ;; *) echo "$me: $vs" >&2 ;; esac
+}
+
 call() {
 	req "$@"
 	case $? in
@@ -766,6 +775,7 @@ EOF
 		cut -f 1 "$tmpd/exits" | while IFS= read -r f; do cat "$f"; done
 		echo "end: $n reports"
 	} >"$dest" || die "cannot write the tree report"
+	verdict_summary "$dest"
 	if [ -n "$out" ]; then
 		otmp="$out.tmp.$$"
 		cp "$dest" "$otmp" && mv -f "$otmp" "$out" || { rm -f "$otmp"; die "cannot write $out"; }
@@ -997,7 +1007,21 @@ cmd_control() {
 		[ -n "$min_age" ] && q="${q}&min_age=$min_age"
 		[ -n "$format" ] && q="${q}&format=$format"
 		q=${q#&}
-		call "/leak-$what${q:+?$q}" "$out" ;;
+		if [ -n "$format" ]; then
+			call "/leak-$what${q:+?$q}" "$out"
+			return
+		fi
+		# A text report: its verdicts' one-line summary goes to stderr.
+		rtmp=$(mktemp "${TMPDIR:-/tmp}/leakscope.XXXXXX") || die "cannot create a temporary file"
+		trap 'rm -f "$rtmp"' EXIT
+		call "/leak-$what${q:+?$q}" "$rtmp"
+		verdict_summary "$rtmp"
+		if [ -n "$out" ]; then
+			otmp="$out.tmp.$$"
+			cp "$rtmp" "$otmp" && mv -f "$otmp" "$out" || { rm -f "$otmp"; die "cannot write $out"; }
+		else
+			cat "$rtmp"
+		fi ;;
 	status)
 		call "/leak-status" ;;
 	esac

@@ -47,6 +47,7 @@ static void child(void)
 	ls_region_reinit_locks();
 	ls_arena_reinit_locks();
 	ls_stacks_reinit_locks();
+	ls_series_postfork_child();
 	ls_report_reset_refs();
 	ls_window_reinit_locks();
 	ls_unwind_postfork_child();

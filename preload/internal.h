@@ -489,6 +489,8 @@ int ls_stack_intern(void *const *frames, unsigned n, unsigned api,
 /* Uncounts one live allocation; a no-op when gen has closed. */
 unsigned ls_stack_frames(const struct ls_stack *s, void *const **frames);
 unsigned ls_stack_api(const struct ls_stack *s);
+/* The stack's series (series.c). */
+struct ls_series *ls_stack_series(struct ls_stack *s);
 /* Opens generation gen in every stripe, with zeroed counters. */
 void ls_stacks_open(uint32_t gen);
 /* Closes the open generation and moves its stacks to the graveyard,
@@ -503,6 +505,43 @@ void ls_stacks_init(void);
 void ls_stacks_lock_all(void);
 void ls_stacks_unlock_all(void);
 void ls_stacks_reinit_locks(void);
+
+/* ------------------------------------------------------------------ */
+/* series.c: each stack's births and deaths over the window, in buckets. */
+
+#define LS_SERIES_N      32  /* buckets per stack */
+#define LS_SERIES_SHIFT0 26  /* first width 2^26 ns (67 ms), doubling */
+
+/* Per bucket: the sums of Horvitz-Thompson weights (1/p) of the births
+ * and of the deaths of sampled blocks, and of their variance terms
+ * ((1 - p)/p^2). Floats keep a stack's series at 512 bytes. */
+struct ls_series_data {
+	uint32_t level;          /* bucket width 2^(LS_SERIES_SHIFT0 + level) ns */
+	uint64_t allocs, frees;  /* sampled births and deaths in the window */
+	float b[LS_SERIES_N], d[LS_SERIES_N], vb[LS_SERIES_N], vd[LS_SERIES_N];
+};
+struct ls_series {
+	ls_lock_t lock;
+	struct ls_series_data data;
+};
+/* Sets the open window's start (window.c, before publishing ls_state). */
+void ls_series_open(uint64_t start_mono_ns);
+/* Counts a birth (or death) at t_ns of a sampled block of size bytes on
+ * series se, of window gen; a no-op when gen is no longer open. */
+void ls_series_event(struct ls_series *se, uint32_t gen, uint64_t size, uint64_t t_ns,
+		     bool death);
+/* Waits until no event that saw a closed window's stacks runs any more:
+ * call after the window closed, before freeing its stacks. */
+void ls_series_quiesce(void);
+void ls_series_postfork_child(void);
+/* Copies se under its lock. */
+void ls_series_copy(struct ls_series *se, struct ls_series_data *out);
+/* Merges d's buckets until its level is level. */
+void ls_series_coarsen(struct ls_series_data *d, unsigned level);
+/* The level whose buckets hold [start, end), and how many buckets of
+ * level that interval spans (1..LS_SERIES_N). */
+unsigned ls_series_level(uint64_t start_ns, uint64_t end_ns);
+unsigned ls_series_buckets(uint64_t start_ns, uint64_t end_ns, unsigned level);
 
 /* ------------------------------------------------------------------ */
 /* unwind.c: stack capture.                                            */

@@ -14,7 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LINE_CAP 4096
+/* A record: 128 frames of 19 characters, and a series of 32 buckets of
+ * four numbers up to 39 digits each. */
+#define LINE_CAP 8192
 
 struct agg {
 	struct ls_stack *st;     /* key; opaque until validated */
@@ -22,6 +24,7 @@ struct agg {
 	uint64_t t_min, t_max;
 	struct ls_weights w;     /* Horvitz-Thompson sums (docs/weights.md) */
 	bool valid;              /* st is a real stack of the window */
+	struct ls_series_data series; /* copied when valid (series.c) */
 };
 
 enum phase { PH_HEADER, PH_MAPS, PH_ROWS, PH_END, PH_DONE };
@@ -39,6 +42,7 @@ struct ls_report {
 	size_t nrows;
 	uint64_t live_count, live_bytes;
 	struct ls_weights total;
+	unsigned series_level, series_n; /* the rows' common bucket width, count */
 
 	char *maps;              /* map: lines (pprof: /proc/self/maps), */
 	size_t maps_len, maps_cap; /* a snapshot at build time */
@@ -161,9 +165,15 @@ static void on_record(void *ctx, struct ls_stack *st, uint64_t size, uint64_t t_
 
 static void on_stack(void *ctx, struct ls_stack *st)
 {
-	struct agg *a = agg_lookup(ctx, st, false);
-	if (a)
+	struct ls_report *r = ctx;
+	struct agg *a = agg_lookup(r, st, false);
+
+	if (a) {
 		a->valid = true;
+		ls_series_copy(ls_stack_series(st), &a->series);
+		if (a->series.level > r->series_level)
+			r->series_level = a->series.level;
+	}
 }
 
 static int by_bytes_desc(const void *x, const void *y)
@@ -240,7 +250,10 @@ struct ls_report *ls_report_build(const struct ls_window_info *info, uint64_t mi
 	ls_arena_scan(info->gen, on_record, r);
 	if (r->failed)
 		goto fail;
+	uint64_t end = info->on ? r->now : info->end_mono_ns;
+	r->series_level = ls_series_level(info->start_mono_ns, end);
 	ls_stacks_each(info->gen, on_stack, r);
+	r->series_n = ls_series_buckets(info->start_mono_ns, end, r->series_level);
 
 	r->rows = ls_mem_alloc((r->used + 1) * sizeof(struct agg *), false);
 	if (!r->rows)
@@ -248,6 +261,7 @@ struct ls_report *ls_report_build(const struct ls_window_info *info, uint64_t mi
 	for (size_t i = 0; i < r->cap; i++) {
 		struct agg *a = &r->tab[i];
 		if (a->st && a->valid && a->count) {
+			ls_series_coarsen(&a->series, r->series_level);
 			r->rows[r->nrows++] = a;
 			r->live_count += a->count;
 			r->live_bytes += a->bytes;
@@ -338,6 +352,9 @@ static void header(struct ls_report *r, struct ls_buf *b)
 	ls_buf_ch(b, ' ');
 	ls_buf_u128(b, ls_weights_round(r->total.var_bytes));
 	ls_buf_ch(b, '\n');
+	ls_buf_str(b, "series_bucket: ");
+	ls_buf_fixed(b, (uint64_t)1 << (LS_SERIES_SHIFT0 + r->series_level), 9, 1000000000ull);
+	ls_buf_ch(b, '\n');
 	kv_u64(b, "stacks: ", r->nrows);
 	kv_u64(b, "maps: ", r->nmaps);
 }
@@ -365,6 +382,22 @@ static void row(struct ls_report *r, const struct agg *a, struct ls_buf *b)
 	ls_buf_fixed(b, r->now > a->t_max ? r->now - a->t_max : 0, 3, 1000000000ull);
 	ls_buf_str(b, " via=");
 	ls_buf_str(b, ls_api_name(ls_stack_api(a->st)));
+	ls_buf_str(b, " allocs=");
+	ls_buf_u64(b, a->series.allocs);
+	ls_buf_str(b, " frees=");
+	ls_buf_u64(b, a->series.frees);
+	ls_buf_str(b, " series=");
+	for (unsigned i = 0; i < r->series_n; i++) {
+		if (i)
+			ls_buf_ch(b, ',');
+		ls_buf_u128(b, ls_weights_round(a->series.b[i]));
+		ls_buf_ch(b, '/');
+		ls_buf_u128(b, ls_weights_round(a->series.d[i]));
+		ls_buf_ch(b, '/');
+		ls_buf_u128(b, ls_weights_round(a->series.vb[i]));
+		ls_buf_ch(b, '/');
+		ls_buf_u128(b, ls_weights_round(a->series.vd[i]));
+	}
 	ls_buf_str(b, " @");
 	for (unsigned i = 0; i < n; i++) {
 		/* The innermost frame is a return address into the caller of

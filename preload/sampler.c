@@ -209,11 +209,12 @@ static void rec_write_end(struct ls_rec *r, uint32_t s)
 	atomic_store_explicit(&r->seq, s + 1, memory_order_release);
 }
 
-static void rec_publish(struct ls_rec *r, uint32_t gen, uint64_t size, struct ls_stack *st)
+static void rec_publish(struct ls_rec *r, uint32_t gen, uint64_t size, struct ls_stack *st,
+			uint64_t t_ns)
 {
 	uint32_t s = rec_write_begin(r);
 	ls_wr(r->size, size);
-	ls_wr(r->t_ns, coarse_ns());
+	ls_wr(r->t_ns, t_ns);
 	ls_wr(r->stack, st);
 	atomic_store_explicit(&r->gen, gen, memory_order_relaxed);
 	rec_write_end(r, s);
@@ -252,7 +253,9 @@ track(size_t size, size_t room, size_t align, unsigned api, uint32_t gen, bool *
 	}
 	if (unlikely(is_new))
 		ls_modules_cover(frames, n);
-	rec_publish(slot.rec, gen, size, st);
+	uint64_t t_ns = coarse_ns();
+	rec_publish(slot.rec, gen, size, st, t_ns);
+	ls_series_event(ls_stack_series(st), gen, size, t_ns, false);
 	return p;
 }
 
@@ -325,6 +328,11 @@ static void release_block(void *p, const struct ls_slot *sl)
 		invalid_free(p); /* lost a race with another free of p */
 		return;
 	}
+	/* The winner owns the record: its stack and size are this block's.
+	 * A block of a closed window counts nowhere (ls_series_event). */
+	struct ls_stack *st = ls_rd(r->stack);
+	if (gen == atomic_load_explicit(&ls_state, memory_order_relaxed) && st)
+		ls_series_event(ls_stack_series(st), gen, ls_rd(r->size), coarse_ns(), true);
 	ls_arena_free_slot(sl);
 }
 

@@ -19,6 +19,7 @@
 
 struct ls_stack {
 	UT_hash_handle hh;
+	struct ls_series series; /* births and deaths over the window (series.c) */
 	uint32_t nframes;
 	void *frames[];   /* the key: nframes frames, then the API */
 };
@@ -181,6 +182,11 @@ unsigned ls_stack_frames(const struct ls_stack *e, void *const **frames)
 	return e->nframes;
 }
 
+struct ls_series *ls_stack_series(struct ls_stack *e)
+{
+	return &e->series;
+}
+
 unsigned ls_stack_api(const struct ls_stack *e)
 {
 	return (unsigned)(uintptr_t)e->frames[e->nframes];
@@ -252,6 +258,8 @@ void ls_stacks_collect(void)
 	struct grave *g = graves;
 	graves = NULL;
 	pthread_mutex_unlock(&grave_lock);
+	if (g)
+		ls_series_quiesce(); /* a free of their blocks may be counting */
 	while (g) {
 		struct grave *next = g->next;
 		for (unsigned i = 0; i < LS_STRIPES; i++)

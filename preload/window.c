@@ -58,6 +58,7 @@ int ls_window_open(bool bytes, uint64_t n)
 		atomic_store(&W.dropped_why[i], 0);
 	ls_modules_reset();
 	ls_stacks_open(W.last_gen);
+	ls_series_open(W.start_mono);
 	W.on = true;
 	/* Publish last: a thread that sees the new generation also sees the
 	 * sampling parameters above. */

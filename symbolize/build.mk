@@ -2,7 +2,7 @@
 # symbolize/: the offline translator, build/leakscope-translate.
 
 TRANSLATE_SRCS := main lines report tree view maps module symtab dwarf sym output summary fold flame html util \
-                  estimate interval
+                  estimate interval verdict
 TRANSLATE_OBJS := $(TRANSLATE_SRCS:%=$(BUILD)/symbolize/%.o)
 # libiberty (libiberty-dev, static only: libiberty.a, built as PIC) for
 # cplus_demangle, which demangles C++, Rust legacy and Rust v0 names.

@@ -79,6 +79,7 @@ static int add_leak(struct ls_flame *fl, const struct ls_stack *st, const struct
 		ls_util_add_sat(&nd->bytes, l->est_bytes);
 		ls_util_add_sat(&nd->count, l->est_count);
 		nd->w += (double)l->est_bytes;
+		nd->vbytes[l->verdict.kind] += (double)l->est_bytes;
 		return 0;
 	}
 	for (size_t i = st->n; i-- > st->skip;) {
@@ -100,6 +101,7 @@ static int add_leak(struct ls_flame *fl, const struct ls_stack *st, const struct
 		ls_util_add_sat(&nd->bytes, l->est_bytes);
 		ls_util_add_sat(&nd->count, l->est_count);
 		nd->w += (double)l->est_bytes;
+		nd->vbytes[l->verdict.kind] += (double)l->est_bytes;
 	}
 	return 0;
 }
@@ -215,6 +217,26 @@ static void colour(const struct ls_flame_node *nd, char out[8])
 	h ^= h >> 29;
 	snprintf(out, 8, "#%02x%02x%02x", (unsigned)(205 + h % 51), (unsigned)(90 + (h >> 8) % 130),
 		 (unsigned)(30 + (h >> 16) % 60));
+}
+
+/* --colour verdict: by the verdict that holds most of the frame's bytes,
+ * red for growing, blue for plateau, yellow for undecided, grey for none;
+ * paler when the others hold a larger part. */
+static void colour_verdict(const struct ls_flame_node *nd, char out[8])
+{
+	static const unsigned rgb[][3] = { { 184, 184, 184 }, { 220, 50, 40 }, { 70, 120, 200 }, { 225, 190, 60 } };
+	double total = 0, best = -1;
+	int k = 0;
+
+	for (int i = 0; i <= LS_VERDICT_UNDECIDED; i++) {
+		total += nd->vbytes[i];
+		if (nd->vbytes[i] > best)
+			best = nd->vbytes[i], k = i;
+	}
+	double f = total > 0 ? best / total : 1; /* 1/4 .. 1 */
+	double pale = 1 - f;
+	snprintf(out, 8, "#%02x%02x%02x", (unsigned)(rgb[k][0] + (255 - rgb[k][0]) * pale),
+		 (unsigned)(rgb[k][1] + (255 - rgb[k][1]) * pale), (unsigned)(rgb[k][2] + (255 - rgb[k][2]) * pale));
 }
 
 /* Writes as much of name as fits in px units, cut with "..", escaped. */
@@ -343,7 +365,10 @@ int ls_flame_svg(FILE *out, const struct ls_flame *fl, const struct ls_view *v, 
 		unsigned yy = top + (depth - nd->depth) * FRAME_H;
 
 		shown[order[k]] = (uint32_t)k;
-		colour(nd, fill);
+		if (v->colour_verdict)
+			colour_verdict(nd, fill);
+		else
+			colour(nd, fill);
 		fprintf(out, "<g class=\"f\" data-p=\"%u\" data-d=\"%u\" data-x=\"%.9f\" data-w=\"%.9f\"><title>",
 			k == 0 ? 0 : shown[nd->parent], nd->depth, nd->x, nd->w);
 		title(out, fl, nd);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* html.c: --format html, one self-contained page: a sortable table of the leaks and the flame graph. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +18,8 @@ static const char page_css[] =
 	"th[data-s=a]::after{content:' \\25B2'}th[data-s=d]::after{content:' \\25BC'}"
 	"td.n{text-align:right;font-family:monospace;white-space:nowrap}"
 	"tbody tr:nth-child(even){background:#f7f7f7}"
-	"summary{cursor:pointer;font-family:monospace}pre{margin:4px 0;font-size:12px}";
+	"summary{cursor:pointer;font-family:monospace}pre{margin:4px 0;font-size:12px}"
+	".spark{color:#c03;letter-spacing:-1px;white-space:nowrap}";
 
 /* Header cells: label, and whether the column sorts as numbers. Each row
  * gives every cell a data-v to sort on. */
@@ -40,6 +42,34 @@ static const struct {
  * so that #sort=K names the same column either way. */
 static const char *const interval_columns[] = { "est. bytes 95% lo", "est. bytes 95% hi", "est. count 95% lo",
 						"est. count 95% hi" };
+
+/* With verdicts (a report with series), after those: the verdict, the
+ * second half's growth (estimated count a second: the sort by growth),
+ * and a sparkline of the live count over the window, which sorts by
+ * growth too. */
+static const char *const verdict_columns[] = { "verdict", "growth (/s)", "live over the window" };
+
+/* A sparkline of leak l's estimated live count: one block character
+ * (U+2581 to U+2588) per bucket, scaled to its own maximum; text, so the
+ * page keeps one svg element, the flame graph. */
+static void sparkline(FILE *out, const struct ls_leak *l)
+{
+	double max = 0;
+
+	if (l->nseries == 0)
+		return;
+	for (size_t k = 0; k < l->nseries; k++)
+		max = fmax(max, ls_verdict_live(l, k));
+	fputs("<span class=\"spark\">", out);
+	for (size_t k = 0; k < l->nseries; k++) {
+		double y = max > 0 ? fmax(0, ls_verdict_live(l, k)) / max : 0;
+		int level = (int)lround(y * 7);
+
+		/* U+2581 + level, in UTF-8: E2 96 81..88 */
+		fprintf(out, "\xe2\x96%c", (char)(0x81 + level));
+	}
+	fputs("</span>", out);
+}
 
 /* Sorts on a header click: first descending for numbers, ascending for
  * text, then the other way; ties keep the report's order. "#sort=K" or
@@ -138,6 +168,16 @@ static void row(FILE *out, const struct ls_view *v, size_t i, const struct ls_le
 		for (size_t k = 0; k < sizeof(ends) / sizeof(ends[0]); k++)
 			fprintf(out, "<td class=\"n\" data-v=\"%.0f\">%.0f</td>", ends[k], ends[k]);
 	}
+	if (v->series) {
+		const char *name = ls_verdict_name(l->verdict.kind);
+		double g = isfinite(l->verdict.growth) ? l->verdict.growth : 0;
+
+		fprintf(out, "<td data-v=\"%s\" title=\"%s\">%s</td>", name ? name : "",
+			l->verdict.reason ? l->verdict.reason : "", name ? name : "-");
+		fprintf(out, "<td class=\"n\" data-v=\"%.6g\">%.1f</td><td data-v=\"%.6g\">", g, g, g);
+		sparkline(out, l);
+		fputs("</td>", out);
+	}
 	fputs("</tr>\n", out);
 }
 
@@ -198,6 +238,8 @@ int ls_html_write(FILE *out, const struct ls_view *v, size_t top)
 		fputs("<th data-t=\"n\">processes</th>", out);
 	for (size_t k = 0; v->intervals && k < sizeof(interval_columns) / sizeof(interval_columns[0]); k++)
 		fprintf(out, "<th data-t=\"n\">%s</th>", interval_columns[k]);
+	for (size_t k = 0; v->series && k < sizeof(verdict_columns) / sizeof(verdict_columns[0]); k++)
+		fprintf(out, "<th data-t=\"%s\">%s</th>", k == 0 ? "s" : "n", verdict_columns[k]);
 	fputs("</tr></thead>\n<tbody>\n", out);
 	for (size_t i = 0; i < n; i++) {
 		const struct ls_leak *l = &r->leak[i];

@@ -31,6 +31,13 @@ static const char usage[] =
 	"                             svg     an interactive flame graph of leaked bytes\n"
 	"                             html    one page: a sortable table and the flame graph\n"
 	"  --top K                    show the K biggest leaks only\n"
+	"  --base OLD                 show each stack's growth since report OLD (of the\n"
+	"                             same program; stacks matched by build ID and offset)\n"
+	"  --verdict V                show the leaks of verdict V only: growing, plateau\n"
+	"                             or undecided (reports with series; docs/translate.md)\n"
+	"  --colour verdict           svg and html: colour the flame graph's frames by\n"
+	"                             verdict (red growing, blue plateau, yellow undecided)\n"
+	"  --verdict-summary          print only \"N stacks growing, N plateau, N undecided\"\n"
 	"  --debug-dir DIR            look for DIR/.build-id/xx/rest.debug (repeatable;\n"
 	"                             " DEFAULT_DEBUG_DIR " under the sysroot comes last)\n"
 	"  --sysroot DIR              find the report's files under DIR\n"
@@ -49,6 +56,9 @@ struct opts {
 	const char *debug_dir[MAX_DEBUG_DIRS + 1];
 	size_t ndebug_dir;
 	bool bare; /* --report or --pid: translate the address arguments */
+	bool verdict_only, summary, colour_verdict;
+	const char *base;
+	enum ls_verdict_kind verdict;
 };
 
 /* Strips trailing slashes (keeping "/") in place. */
@@ -70,6 +80,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "debug-dir", required_argument, NULL, 'd' }, { "sysroot", required_argument, NULL, 's' },
 		{ "report", required_argument, NULL, 'r' },    { "pid", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },	       { "version", no_argument, NULL, 'V' },
+		{ "verdict", required_argument, NULL, 'v' },   { "verdict-summary", no_argument, NULL, 'S' },
+		{ "base", required_argument, NULL, 'b' },
+		{ "colour", required_argument, NULL, 'c' },    { "color", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct stat st;
@@ -96,6 +109,22 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 't':
 			if (!ls_util_parse_u64(optarg, strlen(optarg), &o->top) || o->top == 0)
 				return ls_util_msg("--top: want a positive integer"), -1;
+			break;
+		case 'v':
+			if (!ls_verdict_parse(optarg, &o->verdict))
+				return ls_util_msg("--verdict: want growing, plateau or undecided"), -1;
+			o->verdict_only = true;
+			break;
+		case 'b':
+			o->base = optarg;
+			break;
+		case 'c':
+			if (strcmp(optarg, "verdict") != 0 && strcmp(optarg, "name") != 0)
+				return ls_util_msg("--colour: want verdict or name"), -1;
+			o->colour_verdict = strcmp(optarg, "verdict") == 0;
+			break;
+		case 'S':
+			o->summary = true;
 			break;
 		case 'd':
 			if (o->ndebug_dir == MAX_DEBUG_DIRS || optarg[0] == '\0')
@@ -132,6 +161,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	for (int i = optind, stdin_seen = 0; !o->bare && i < argc; i++)
 		if (strcmp(argv[i], "-") == 0 && stdin_seen++)
 			return ls_util_msg("- (stdin) may be given once"), -1;
+	if (o->bare && (o->verdict_only || o->summary || o->base))
+		return ls_util_msg("--verdict and --verdict-summary apply to whole reports only"), -1;
 	if (o->bare && o->top > 0)
 		return ls_util_msg("--top applies to whole reports only"), -1;
 	if (o->bare && o->fmt > LS_FMT_FOLDED)
@@ -209,6 +240,15 @@ int main(int argc, char **argv)
 		err = 0;
 		for (int i = first; i < argc && err == 0; i++)
 			err = read_operand(&v, argv[i], true);
+		if (err == 0 && o.base != NULL) {
+			size_t n = v.nproc;
+
+			err = read_operand(&v, o.base, true);
+			for (size_t p = n; p < v.nproc; p++)
+				v.proc[p].base = true;
+			v.nbase = v.nproc - n;
+			v.diff = true;
+		}
 	}
 	if (err)
 		goto out;
@@ -225,10 +265,17 @@ int main(int argc, char **argv)
 	s.debug_dir = o.debug_dir;
 	s.ndebug_dir = o.ndebug_dir;
 	/* one report translates as it is; a tree report or several are merged */
-	if (ls_view_finish(&v, &s, !o.bare && (argc - first > 1 || v.ntree > 0)) != 0)
+	if (ls_view_finish(&v, &s, !o.bare && (argc - first > 1 || v.ntree > 0 || o.base != NULL)) != 0)
 		goto nomem;
 
-	if (o.bare)
+	v.colour_verdict = o.colour_verdict;
+	if (o.verdict_only)
+		ls_verdict_filter(v.r, o.verdict);
+	if (o.summary) {
+		ls_verdict_summary(stdout, v.r);
+		fputc('\n', stdout);
+		err = fflush(stdout) != 0 || ferror(stdout) ? -EIO : 0;
+	} else if (o.bare)
 		err = ls_output_stack(stdout, &v.proc[0].r, v.proc[0].sym, o.fmt);
 	else
 		err = write_report(&v, &o);

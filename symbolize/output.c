@@ -420,6 +420,19 @@ static void text_leak(FILE *out, const struct ls_view *v, size_t i, const struct
 	const struct ls_report *r = v->r;
 	double share = r->total_est_bytes ? 100.0 * (double)l->est_bytes / (double)r->total_est_bytes : 0.0;
 
+	if (v->diff) {
+		fprintf(out, "\nleak %zu: %+.0f allocations, %+.0f bytes estimated since the base (%llu -> %llu allocations, "
+			"%llu -> %llu bytes)%s", i + 1, l->delta_est_count, l->delta_est_bytes,
+			(unsigned long long)l->base_est_count, (unsigned long long)(l->base_est_count + l->delta_est_count),
+			(unsigned long long)l->base_est_bytes, (unsigned long long)(l->base_est_bytes + l->delta_est_bytes),
+			!l->in_base ? ", new" : !l->in_new ? ", gone" : "");
+		ls_verdict_text(out, l);
+		if (via != NULL)
+			fprintf(out, ", via %s", via);
+		fputc('\n', out);
+		ls_output_frames(out, st);
+		return;
+	}
 	fprintf(out, "\nleak %zu: %llu allocations", i + 1, (unsigned long long)l->est_count);
 	if (v->intervals) {
 		struct ls_weights w = ls_estimate_leak(l);
@@ -434,6 +447,9 @@ static void text_leak(FILE *out, const struct ls_view *v, size_t i, const struct
 	}
 	fprintf(out, " (%llu sampled, %llu bytes), %.1f%% of total, age %s-%s s", (unsigned long long)l->count,
 		(unsigned long long)l->bytes, share, l->min_age, l->max_age);
+	/* the verdict before the processes and via: the headline ends with
+	 * ", in N processes, via NAME" */
+	ls_verdict_text(out, l);
 	if (v->nproc > 1)
 		fprintf(out, ", in %zu process%s", ls_view_nprocs(l), ls_view_nprocs(l) == 1 ? "" : "es");
 	if (via != NULL)
@@ -477,6 +493,10 @@ int ls_output_report(FILE *out, const struct ls_view *v, enum ls_format fmt, siz
 			json_header(out, r, "  ");
 		if (v->intervals)
 			ls_estimate_json_totals(out, v, "  ");
+		if (v->series)
+			ls_verdict_json_totals(out, r, "  ");
+		if (v->diff)
+			fprintf(out, ",\n  \"base_processes\": %zu", v->nbase);
 		fputs(",\n  \"leaks\": [", out);
 	} else if (fmt == LS_FMT_TEXT) {
 		ls_output_summary(out, v);
@@ -507,6 +527,15 @@ int ls_output_report(FILE *out, const struct ls_view *v, enum ls_format fmt, siz
 			json_decimal(out, l->max_age);
 			if (v->intervals)
 				ls_estimate_json_leak(out, l);
+			ls_verdict_json_leak(out, l);
+			if (v->diff)
+				fprintf(out,
+					", \"base_est_count\": %llu, \"base_est_bytes\": %llu, \"base_count\": %llu, "
+					"\"delta_est_count\": %.0f, \"delta_est_bytes\": %.0f, \"delta_count\": %.0f, "
+					"\"in_base\": %s, \"in_new\": %s",
+					(unsigned long long)l->base_est_count, (unsigned long long)l->base_est_bytes,
+					(unsigned long long)l->base_count, l->delta_est_count, l->delta_est_bytes,
+					l->delta_count, l->in_base ? "true" : "false", l->in_new ? "true" : "false");
 			if (v->merged)
 				json_procs(out, v, l);
 			fputs(",\n     ", out);

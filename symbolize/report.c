@@ -26,6 +26,7 @@ static const struct ls_hdr_key keys_v2[] = {
 	{ "mode", LS_HDR_STRING },
 	{ "sampling_bytes", LS_HDR_INT },
 	{ "variance", LS_HDR_BIG_PAIR },
+	{ "series_bucket", LS_HDR_DECIMAL },
 };
 
 const struct ls_hdr *ls_report_header(const struct ls_report *r, const char *key)
@@ -179,6 +180,33 @@ static void weigh(const struct ls_report *r, struct ls_leak *l)
 	l->var_bytes = l->count ? n * (n - 1) * (double)l->bytes * (double)l->bytes / c : 0;
 }
 
+#define MAX_SERIES 64 /* buckets a record may have; the preload writes 32 */
+
+/* Parses series=B/D/VB/VD,... into l. 0 or -EINVAL (reported). */
+static int parse_series(struct ls_lines *rd, struct ls_leak *l, const char *s, size_t len)
+{
+	if (l->series != NULL)
+		return ls_lines_bad(rd, "leak: duplicate 'series'");
+	if ((l->series = malloc(4 * MAX_SERIES * sizeof(*l->series))) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0, k = 0; i <= len; k++) {
+		size_t j = i;
+
+		while (j < len && s[j] != '/' && s[j] != ',')
+			j++;
+		if (k >= 4 * MAX_SERIES || (k % 4 == 3) != (j == len || s[j] == ',') ||
+		    !ls_util_parse_big(s + i, j - i, &l->series[k]))
+			return ls_lines_bad(rd, "leak: 'series' wants groups B/D/VB/VD of integers, "
+					    "comma-separated, at most %d", MAX_SERIES);
+		if (j == len) {
+			l->nseries = (k + 1) / 4;
+			break;
+		}
+		i = j + 1;
+	}
+	return 0;
+}
+
 /* Parses "count=C bytes=B ... @ ADDR ..." (after "leak: "). */
 static int parse_leak(struct ls_lines *rd, struct ls_report *r, const char *p, uint64_t max_frames)
 {
@@ -217,6 +245,16 @@ static int parse_leak(struct ls_lines *rd, struct ls_report *r, const char *p, u
 		size_t klen = (size_t)(eq - t), vlen = len - klen - 1;
 		int k = -1;
 
+		if (klen == 6 && memcmp(t, "series", 6) == 0) {
+			if ((err = parse_series(rd, l, eq + 1, vlen)) != 0)
+				return err;
+			continue;
+		}
+		if ((klen == 6 && memcmp(t, "allocs", 6) == 0) || (klen == 5 && memcmp(t, "frees", 5) == 0)) {
+			if (!ls_util_parse_u64(eq + 1, vlen, klen == 6 ? &l->allocs : &l->frees))
+				return ls_lines_bad(rd, "leak: '%.*s' wants an integer", (int)klen, t);
+			continue;
+		}
 		if (klen == 3 && memcmp(t, "via", 3) == 0) {
 			if (l->via != NULL)
 				return ls_lines_bad(rd, "leak: duplicate 'via'");
@@ -308,6 +346,26 @@ static void totals(struct ls_report *r)
 	t->est_bytes = (double)r->total_est_bytes;
 }
 
+/* Gives each leak with a series= the report's bucket width and window,
+ * and its verdict (verdict.c). Without a series_bucket header a series
+ * cannot be placed in time: the leak has none. */
+static void series(struct ls_report *r)
+{
+	const struct ls_hdr *b = ls_report_header(r, "series_bucket");
+	const struct ls_hdr *w = ls_report_header(r, "window_seconds");
+	double bucket = b != NULL ? strtod(b->value, NULL) : 0;
+	double window = w != NULL ? strtod(w->value, NULL) : 0;
+
+	for (size_t i = 0; i < r->nleak; i++) {
+		struct ls_leak *l = &r->leak[i];
+
+		l->has_series = l->series != NULL && bucket > 0;
+		l->bucket = bucket;
+		l->window = window;
+		ls_verdict_compute(l);
+	}
+}
+
 int ls_report_parse(struct ls_report *r, struct ls_lines *rd)
 {
 	const struct ls_hdr *h;
@@ -371,6 +429,7 @@ int ls_report_parse(struct ls_report *r, struct ls_lines *rd)
 	}
 
 	totals(r);
+	series(r);
 	err = 0;
 	goto out;
 eof:
@@ -408,18 +467,23 @@ int ls_report_add_stack(struct ls_report *r, char *const *arg, size_t narg)
 	return 0;
 }
 
+void ls_report_free_leak(struct ls_leak *l)
+{
+	free(l->max_age);
+	free(l->min_age);
+	free(l->via);
+	free(l->addr);
+	free(l->procs);
+	free(l->series);
+}
+
 void ls_report_free(struct ls_report *r)
 {
 	ls_hdr_free(r->hdr, r->nhdr);
 	for (size_t i = 0; i < r->nmap; i++)
 		free(r->map[i].path);
-	for (size_t i = 0; i < r->nleak; i++) {
-		free(r->leak[i].max_age);
-		free(r->leak[i].min_age);
-		free(r->leak[i].via);
-		free(r->leak[i].addr);
-		free(r->leak[i].procs);
-	}
+	for (size_t i = 0; i < r->nleak; i++)
+		ls_report_free_leak(&r->leak[i]);
 	free(r->map);
 	free(r->leak);
 	free(r->by_start);

@@ -162,7 +162,8 @@ void ls_output_processes(FILE *out, const struct ls_view *v)
 
 		fprintf(out, "report %zu", p + 1);
 		report_summary(out, &v->proc[p].r, v->intervals);
-		fputs(h != NULL && strcmp(h->value, "yes") == 0 ? ", exited\n" : "\n", out);
+		fputs(h != NULL && strcmp(h->value, "yes") == 0 ? ", exited" : "", out);
+		fputs(v->proc[p].base ? ", the base\n" : "\n", out);
 	}
 	for (size_t t = 0; t < v->ntree; t++)
 		for (size_t i = 0; i < v->tree[t].nerror; i++)

@@ -191,6 +191,15 @@ struct ls_map {
 	struct ls_module *mod; /* resolved on first use */
 };
 
+/* A leak's verdict (verdict.c; docs/translate.md, "Verdicts"). */
+enum ls_verdict_kind { LS_VERDICT_NONE, LS_VERDICT_GROWING, LS_VERDICT_PLATEAU, LS_VERDICT_UNDECIDED };
+struct ls_verdict {
+	enum ls_verdict_kind kind; /* NONE: the report carries no series */
+	const char *reason;        /* undecided: "too few samples" or "window too short" */
+	double growth;             /* estimated live count per second, second half */
+	double z_growing, z_plateau;
+};
+
 struct ls_leak {
 	uint64_t count, bytes, est_count, est_bytes;
 	double var_count, var_bytes; /* version 1: the defaults of docs/weights.md */
@@ -205,6 +214,21 @@ struct ls_leak {
 	size_t *procs;           /* merged leaks: the processes that had it, in input order
 				    (procs[0] == proc); NULL in a report as read */
 	size_t nprocs;
+	/* The series of docs/report-format.md, "Series": allocs= frees=
+	 * series=, and the report's series_bucket and window_seconds. */
+	bool has_series;
+	uint64_t allocs, frees;
+	double *series;          /* 4 a bucket: births, deaths, their variances */
+	size_t nseries;          /* buckets */
+	double bucket, window;   /* seconds */
+	struct ls_verdict verdict;
+	/* --base OLD: the same stack's figures in OLD (docs/translate.md,
+	 * "Comparing two reports"); count, bytes, est_count and est_bytes
+	 * then hold the growth since OLD, negative as 0, delta_* the signed
+	 * growth. */
+	uint64_t base_count, base_bytes, base_est_count, base_est_bytes;
+	double delta_count, delta_est_count, delta_est_bytes;
+	bool in_base, in_new;
 };
 
 struct ls_report {
@@ -243,6 +267,8 @@ bool ls_report_is_format(const char *line);
 const struct ls_hdr *ls_report_header(const struct ls_report *r, const char *key);
 
 void ls_report_free(struct ls_report *r);
+/* Frees what leak l owns. */
+void ls_report_free_leak(struct ls_leak *l);
 
 /* ------------------------------------------------------------------ maps.c */
 
@@ -403,6 +429,7 @@ int ls_tree_read(struct ls_view *v, FILE *in, const char *name, bool tree_ok);
 /* One process of the input: its report and the symbolizer over its maps. */
 struct ls_proc {
 	struct ls_report r;
+	bool base;          /* read with --base: what the others are compared to */
 	struct ls_sym *sym; /* made by ls_view_finish */
 };
 
@@ -414,6 +441,10 @@ struct ls_view {
 	struct ls_tree *tree; /* every tree report read */
 	size_t ntree;
 	bool merged;          /* leaks merged across processes (ls_view_finish) */
+	bool series;          /* some leak has a verdict: the outputs show them */
+	bool colour_verdict;  /* --colour verdict: svg frames by verdict */
+	bool diff;            /* --base: leaks show the growth since the base */
+	size_t nbase;         /* processes of the base (the last ones) */
 	bool intervals;       /* a report of version 2 was read: the outputs show
 				 95% intervals and the mode (version 1 alone
 				 translates as it did before them) */
@@ -514,6 +545,34 @@ void ls_estimate_json_leak(FILE *out, const struct ls_leak *l);
  * intervals. */
 void ls_estimate_json_totals(FILE *out, const struct ls_view *v, const char *indent);
 
+/* --------------------------------------------------------------- verdict.c */
+
+/* Sets l->verdict from its series (has_series), else LS_VERDICT_NONE. */
+void ls_verdict_compute(struct ls_leak *l);
+/* Combines the verdict of another process's leak l into merged leak d
+ * (docs/translate.md, "Verdicts"). first: d is l's copy. */
+void ls_verdict_merge(struct ls_leak *d, const struct ls_leak *l, bool first);
+/* "growing", "plateau", "undecided", or NULL for none. */
+const char *ls_verdict_name(enum ls_verdict_kind k);
+/* Parses a --verdict argument; false when it names no verdict. */
+bool ls_verdict_parse(const char *s, enum ls_verdict_kind *k);
+/* The estimated live count at the end of bucket k (0-based) of l. */
+double ls_verdict_live(const struct ls_leak *l, size_t k);
+/* Keeps only r's leaks of verdict k, freeing the others. */
+void ls_verdict_filter(struct ls_report *r, enum ls_verdict_kind k);
+/* Counts r's leaks of each verdict into n[LS_VERDICT_UNDECIDED + 1]. */
+void ls_verdict_count(const struct ls_report *r, size_t *n);
+/* Writes ", \"verdict\": ..., \"series\": [...]" for leak l's json object
+ * (nothing for a leak without a verdict). */
+void ls_verdict_json_leak(FILE *out, const struct ls_leak *l);
+/* Writes the top-level members: the verdicts' counts, allocs, frees. */
+void ls_verdict_json_totals(FILE *out, const struct ls_report *r, const char *indent);
+/* Writes ", growing (+12.3/s), 90% of 1000 sampled allocations freed"
+ * for leak l's text headline (nothing without a verdict). */
+void ls_verdict_text(FILE *out, const struct ls_leak *l);
+/* Writes "3 stacks growing, 41 plateau, 12 undecided". */
+void ls_verdict_summary(FILE *out, const struct ls_report *r);
+
 /* ---------------------------------------------------------------- output.c */
 
 enum ls_format { LS_FMT_TEXT, LS_FMT_JSON, LS_FMT_FOLDED, LS_FMT_PPROF, LS_FMT_SVG, LS_FMT_HTML };
@@ -601,6 +660,7 @@ struct ls_flame_node {
 	uint32_t parent, depth;
 	uint32_t first, nchild;     /* children: kid[first .. first + nchild) */
 	uint64_t bytes, count;      /* estimated, summed (saturating) */
+	double vbytes[LS_VERDICT_UNDECIDED + 1]; /* est. bytes by verdict */
 	double x, w;                /* layout: fractions of the root's bytes */
 };
 

@@ -83,6 +83,9 @@ static int first_of_kind(struct ls_leak *d, const struct ls_leak *l, size_t proc
 		return -ENOMEM;
 	memcpy(d->addr, l->addr, l->naddr * sizeof(*d->addr));
 	d->procs[0] = proc;
+	ls_verdict_merge(d, l, true);
+	if (l->nseries > 0 && d->series == NULL)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -95,6 +98,7 @@ static int add_to_kind(struct ls_leak *d, const struct ls_leak *l, size_t proc)
 	ls_util_add_sat(&d->est_count, l->est_count);
 	ls_util_add_sat(&d->est_bytes, l->est_bytes);
 	ls_estimate_merge(d, l);
+	ls_verdict_merge(d, l, false);
 	if (ls_util_decimal_cmp(l->max_age, d->max_age) > 0) {
 		char *s = strdup(l->max_age);
 
@@ -138,6 +142,51 @@ static int by_est_bytes(const void *a, const void *b, void *arg)
 
 /* Merges the leaks of every process of v into v->merge. Returns 0 or
  * -ENOMEM. */
+/* Makes leak d, which has l's figures, one of the base: they move to
+ * base_*, and nothing of it is in the new reports yet. */
+static void to_base(struct ls_leak *d)
+{
+	d->base_count = d->count, d->base_bytes = d->bytes;
+	d->base_est_count = d->est_count, d->base_est_bytes = d->est_bytes;
+	d->count = d->bytes = d->est_count = d->est_bytes = 0;
+	d->var_count = d->var_bytes = 0;
+	d->allocs = d->frees = 0;
+	free(d->series);
+	d->series = NULL;
+	d->nseries = 0;
+	d->has_series = false;
+	memset(&d->verdict, 0, sizeof(d->verdict));
+	d->in_base = true;
+	d->in_new = false;
+}
+
+/* --base: each leak's growth since the base, in its figures. */
+static void diff_leaks(struct ls_report *m)
+{
+	for (size_t i = 0; i < m->nleak; i++) {
+		struct ls_leak *d = &m->leak[i];
+
+		d->delta_count = (double)d->count - (double)d->base_count;
+		d->delta_est_count = (double)d->est_count - (double)d->base_est_count;
+		d->delta_est_bytes = (double)d->est_bytes - (double)d->base_est_bytes;
+		d->count = d->delta_count > 0 ? (uint64_t)d->delta_count : 0;
+		d->bytes = d->bytes > d->base_bytes ? d->bytes - d->base_bytes : 0;
+		d->est_count = d->delta_est_count > 0 ? (uint64_t)d->delta_est_count : 0;
+		d->est_bytes = d->delta_est_bytes > 0 ? (uint64_t)d->delta_est_bytes : 0;
+	}
+}
+
+/* --base: by growth of estimated bytes, then as by_est_bytes. */
+static int by_delta(const void *a, const void *b, void *arg)
+{
+	const struct ls_leak *leak = arg;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+
+	if (leak[i].delta_est_bytes != leak[j].delta_est_bytes)
+		return leak[i].delta_est_bytes > leak[j].delta_est_bytes ? -1 : 1;
+	return i < j ? -1 : i > j;
+}
+
 static int merge_leaks(struct ls_view *v)
 {
 	struct ls_report *m = &v->merge;
@@ -153,17 +202,49 @@ static int merge_leaks(struct ls_view *v)
 		if ((mg.module_of = malloc((r->nmap ? r->nmap : 1) * sizeof(*mg.module_of))) == NULL)
 			goto out;
 		memset(mg.module_of, 0xff, r->nmap * sizeof(*mg.module_of));
-		ls_util_add_sat(&m->total_est_bytes, r->total_est_bytes);
-		ls_estimate_add(&m->total, &r->total, p == 0);
-		v->intervals |= r->version >= 2;
+		bool base = v->proc[p].base;
+
+		if (!base) {
+			ls_util_add_sat(&m->total_est_bytes, r->total_est_bytes);
+			ls_estimate_add(&m->total, &r->total, p == 0);
+			v->intervals |= r->version >= 2 && !v->diff;
+		}
 		for (size_t i = 0; i < r->nleak; i++) {
 			const struct ls_leak *l = &r->leak[i];
 			uint32_t id;
 
 			if (leak_key(&mg, r, p, l) != 0 || ls_strtab_intern(&mg.kinds, mg.key.s, &id) != 0)
 				goto out;
+			if (id < m->nleak && base) {
+				struct ls_leak *d = &m->leak[id];
+
+				ls_util_add_sat(&d->base_count, l->count);
+				ls_util_add_sat(&d->base_bytes, l->bytes);
+				ls_util_add_sat(&d->base_est_count, l->est_count);
+				ls_util_add_sat(&d->base_est_bytes, l->est_bytes);
+				d->in_base = true;
+				continue;
+			}
 			if (id < m->nleak) {
-				if (add_to_kind(&m->leak[id], l, p) != 0)
+				struct ls_leak *d = &m->leak[id];
+
+				if (!d->in_new) {
+					/* a stack of the base seen again: only the
+					 * base came first (never: new reports are
+					 * read first); keep it simple and take l */
+					uint64_t bc = d->base_count, bb = d->base_bytes;
+					uint64_t bec = d->base_est_count, beb = d->base_est_bytes;
+
+					ls_report_free_leak(d);
+					if (first_of_kind(d, l, p) != 0)
+						goto out;
+					d->base_count = bc, d->base_bytes = bb;
+					d->base_est_count = bec, d->base_est_bytes = beb;
+					d->in_base = true;
+					d->in_new = true;
+					continue;
+				}
+				if (add_to_kind(d, l, p) != 0)
 					goto out;
 				continue;
 			}
@@ -171,6 +252,10 @@ static int merge_leaks(struct ls_view *v)
 
 			if (d == NULL || first_of_kind(d, l, p) != 0)
 				goto out;
+			d->in_new = true;
+			d->in_base = false;
+			if (base)
+				to_base(d);
 		}
 	}
 	if (m->nleak > 0) {
@@ -180,7 +265,9 @@ static int merge_leaks(struct ls_view *v)
 			goto out;
 		for (size_t i = 0; i < m->nleak; i++)
 			order[i] = i;
-		qsort_r(order, m->nleak, sizeof(*order), by_est_bytes, m->leak);
+		if (v->diff)
+			diff_leaks(m);
+		qsort_r(order, m->nleak, sizeof(*order), v->diff ? by_delta : by_est_bytes, m->leak);
 		for (size_t i = 0; i < m->nleak; i++)
 			sorted[i] = m->leak[order[i]];
 		free(m->leak);
@@ -219,10 +306,16 @@ int ls_view_finish(struct ls_view *v, struct ls_modset *s, bool merge)
 	if (!v->merged) {
 		v->r = &v->proc[0].r;
 		v->intervals = v->r->version >= 2;
+		for (size_t i = 0; i < v->r->nleak; i++)
+			v->series |= v->r->leak[i].verdict.kind != LS_VERDICT_NONE;
 		return 0;
 	}
 	v->r = &v->merge;
-	return merge_leaks(v);
+	int err = merge_leaks(v);
+
+	for (size_t i = 0; i < v->r->nleak; i++)
+		v->series |= v->r->leak[i].verdict.kind != LS_VERDICT_NONE;
+	return err;
 }
 
 /* ------------------------------------------------------------- queries */

@@ -10,7 +10,7 @@ $(BUILD)/libls_core.a: $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-UNIT_TESTS := test_sampler test_stacks test_arena test_concurrency
+UNIT_TESTS := test_sampler test_stacks test_arena test_concurrency test_series
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 $(BUILD)/tests/unit/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libls_core.a
 	@mkdir -p $(dir $@)
@@ -63,6 +63,10 @@ HOST_VICTIMS := fdhost envhost bigalloc forker
 $(HOST_VICTIMS:%=$(BUILD)/tests/victims/%): $(BUILD)/tests/victims/%: tests/victims/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -o $@ $<
+# Four stacks of four shapes for the verdicts (test_verdict.py).
+$(BUILD)/tests/victims/verdict: tests/victims/verdict.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(VICTIM_CFLAGS) -o $@ $<
 # A pre-forking server with workers that leak, exit and respawn (test_trees.py).
 $(BUILD)/tests/victims/prefork: tests/victims/prefork.c
 	@mkdir -p $(dir $@)
@@ -77,7 +81,8 @@ VICTIM_BINS := $(BUILD)/tests/victims/victim $(BUILD)/tests/victims/victim_cxx \
 	$(BUILD)/tests/victims/victim_wrap \
 	$(BUILD)/tests/victims/victim_new $(BUILD)/tests/victims/victim_new_jemalloc \
 	$(BUILD)/tests/victims/victim_new_tcmalloc $(BUILD)/tests/victims/victim_jemalloc \
-	$(BUILD)/tests/victims/victim_mimalloc $(BUILD)/tests/victims/prefork
+	$(BUILD)/tests/victims/victim_mimalloc $(BUILD)/tests/victims/prefork \
+	$(BUILD)/tests/victims/verdict
 
 tests: all $(UNIT_BINS) $(VICTIM_BINS)
 
@@ -101,6 +106,7 @@ TESTS += "python3 tests/integration/test_pprof.py"
 TESTS += "python3 tests/integration/test_weights.py"
 TESTS += "python3 tests/integration/test_cli.py"
 TESTS += "python3 tests/integration/test_trees.py"
+TESTS += "python3 tests/integration/test_verdict.py"
 TESTS += "$(MAKE) -s --no-print-directory asan"
 TESTS += "$(MAKE) -s --no-print-directory tsan"
 TESTS += "python3 tests/integration/test_perl.py"

@@ -325,8 +325,10 @@ def test_html(tree, merged):
     p = parse_html(out.decode())
     why = [] if rc == 0 else ["rc %d" % rc]
     heads = [t for t, a in p.tags if t == "th"]
-    # with reports of format 2, four interval columns come last
-    if len(p.rows) != len(merged["leaks"]) or len(heads) != (14 if "est_count_lo" in merged else 10):
+    # with reports of format 2, four interval columns come next; with
+    # series (reports of the preload), three verdict columns last
+    ncols = (14 if "est_count_lo" in merged else 10) + (3 if "verdicts" in merged else 0)
+    if len(p.rows) != len(merged["leaks"]) or len(heads) != ncols:
         why.append("%d rows (%d leaks), %d columns" % (len(p.rows), len(merged["leaks"]), len(heads)))
     for row, l in zip(p.rows, merged["leaks"]):
         if [row[1]["v"], row[2]["v"], row[9]["v"]] != [str(l["est_bytes"]), str(l["est_count"]), str(l["processes"])]:

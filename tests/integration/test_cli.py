@@ -6,6 +6,7 @@ codes 0/1/2; --help everywhere. Then make install into a DESTDIR: the
 installed command finds the installed preload (versioned soname) and
 works; make uninstall removes it all."""
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -85,12 +86,16 @@ try:
          "status --pid finds the port through the program's environment")
     rc, out, err = cli("report", "--pid", str(r.pid))
     t.ok(rc == 0 and "window_open: yes" in out, "report --pid leaves the window open")
+    summary = re.compile(r"^leakscope: \d+ stacks? growing, \d+ plateau, \d+ undecided$", re.M)
+    t.ok(summary.search(err) and "format:" not in err,
+         "report prints the verdicts in one line on stderr, the report on stdout (%r)" % err.strip())
     d = tempfile.mkdtemp(prefix="leakscope-cli.")
     path = os.path.join(d, "leak.report")
     rc, out, err = cli("off", "--port", str(r.port), "-o", path)
     rep = translate(open(path).read()) if rc == 0 else {"leaks": []}
     c = sum_field(leaks_at(rep, "leak_malloc"), "count")
     t.ok(rc == 0 and within(c, 10000, 10), "off --port -o FILE writes the report (%d sampled)" % c)
+    t.ok(summary.search(err), "off -o FILE prints the verdicts' summary on stderr (%r)" % err.strip())
     rc, out, err = cli("off", "--port", str(r.port))
     t.ok(rc == 1 and "leak detection is off" in err, "a second off: exit 1 with the port's reason")
     rc, out, err = cli("on", "--port", str(r.port), "--sampling", "5")

@@ -162,6 +162,16 @@ def ps_tree(pid):
         return None, "not JSON: %r" % out[:200]
 
 
+def ps_listing(root, want):
+    """`leakscope ps --tree ROOT --json` once it lists every pid of want (a
+    child forked a moment ago makes its socket a few ms later), or its last
+    answer after 10 s: (list or None, stderr)."""
+    def listed():
+        l, e = ps_tree(root)
+        return (l, e) if l is not None and set(want) <= {x.get("pid") for x in l} else None
+    return wait_for(listed, 10) or ps_tree(root)
+
+
 def status_pid(pid):
     """What `leakscope status --pid PID` says: (rc, pid in its answer)."""
     rc, out, err = cli("status", "--pid", pid, timeout=30)
@@ -392,7 +402,7 @@ def pg_section():
         kids = wait_for(lambda: (lambda k: k and not any("[local]" in cmdline(c) for c in k)
                                  and k)(children(pm)), 15) or []
         procs.add(*kids)
-        lst, err = ps_tree(pm)
+        lst, err = ps_listing(pm, kids)
         got = sorted(e.get("pid") for e in lst) if lst is not None else err
         t.ok(lst is not None and pm in got and set(kids) <= set(got),
              "postgres: leakscope ps --tree %d lists the postmaster and its %d children %s"
@@ -613,7 +623,7 @@ http {
         procs.add(*old)
         t.ok(r.returncode == 0 and len(old) == 2, "nginx: daemonized under the preload: "
              "master %d, workers %s" % (master, old), r.stderr[-300:])
-        lst, err = ps_tree(master)
+        lst, err = ps_listing(master, [master] + old)
         got = sorted(e.get("pid") for e in lst) if lst is not None else err
         t.ok(got == sorted([master] + old), "nginx: leakscope ps --tree %d lists the master "
              "and its 2 workers: %s" % (master, got))
@@ -633,7 +643,7 @@ http {
         t.ok(rc1 == 0 and n1 == 1000 and r.returncode == 0 and len(new) == 2 and gone,
              "nginx: window on --tree, 1000 requests, nginx -s reload: new workers %s, the "
              "old ones %s exited" % (new, old), (err1 + r.stderr)[-300:])
-        lst, err = ps_tree(master)
+        lst, err = ps_listing(master, [master] + new)
         rows = {e.get("pid"): e for e in lst} if lst is not None else {}
         t.ok(set(rows) == set([master] + new) and
              all(rows[w].get("window", {}).get("on") is True and

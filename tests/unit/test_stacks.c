@@ -98,7 +98,9 @@ static void memory_cap(void)
 		ok += rc >= 0;
 		nomem += rc == -ENOMEM;
 	}
-	CHECK(ok > 100 && nomem > 0 && ok + nomem == 5000,
+	/* a stack is about 700 bytes with its series (series.c): 64 KiB
+	 * holds dozens, never all 5000 */
+	CHECK(ok > 40 && nomem > 0 && ok + nomem == 5000,
 	      "the memory cap stops interning with -ENOMEM (%u interned, %u refused)", ok, nomem);
 	CHECK(ls_mem_used() <= ls_cfg.max_memory, "detector memory stays under the cap");
 	ls_report_ref();
