@@ -49,6 +49,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import log, splice as _splice
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
 LIB = os.path.join(BUILD, "libleakscope.so")
@@ -65,10 +67,6 @@ CONFIGS = {
     "jemalloc lg_prof_sample:19": None,
 }
 VICTIMS = {"A": "sites", "B": "mixed"}
-
-
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
 
 
 def truth_of(stdout):
@@ -419,18 +417,7 @@ def git_rev():
 
 
 def splice(text):
-    with open(RESULTS) as f:
-        old = f.read()
-    if TITLE in old:
-        a = old.index(TITLE)
-        b = old.find("\n## ", a + 1)
-        new = old[:a] + text + (old[b + 1:] if b >= 0 else "")
-    else:
-        b = old.find("\n## targets")
-        new = old[:b + 1] + text + "\n" + old[b + 1:] if b >= 0 else old + "\n" + text
-    with open(RESULTS, "w") as f:
-        f.write(new)
-    log("wrote %s" % RESULTS)
+    _splice(TITLE, text)
 
 
 def main():

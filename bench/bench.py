@@ -18,12 +18,13 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from benchlib import free_port, log, splice, tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
@@ -36,18 +37,6 @@ LIBDIR = "/usr/lib/x86_64-linux-gnu"
 JEMALLOC = os.path.join(LIBDIR, "libjemalloc.so.2")
 TCMALLOC = os.path.join(LIBDIR, "libtcmalloc.so.4")
 TMP = tempfile.mkdtemp(prefix="leakscope-bench.")
-
-
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def tool(name):
-    for d in ("/usr/bin", "/usr/sbin", "/bin"):
-        p = os.path.join(d, name)
-        if os.path.exists(p):
-            return p
-    return shutil.which(name)
 
 
 # ---------------------------------------------------------------- configs
@@ -253,32 +242,12 @@ def newdel_section(rows):
 
 
 def splice_newdel(rows):
-    """Replaces (or appends) the operator new section of RESULTS.md."""
-    path = os.path.join(ROOT, "bench", "RESULTS.md")
-    with open(path) as f:
-        text = f.read()
-    sec = "\n".join(newdel_section(rows)) + "\n"
-    if NEW_TITLE in text:
-        a = text.index(NEW_TITLE)
-        b = text.find("\n## ", a + 1)
-        text = text[:a] + sec + (text[b + 1:] if b >= 0 else "")
-    else:
-        b = text.find("\n## redis-server")
-        text = text[:b + 1] + sec + "\n" + text[b + 1:] if b >= 0 else text + "\n" + sec
-    with open(path, "w") as f:
-        f.write(text)
-    log("wrote %s (operator new section)" % path)
+    """Replaces (or puts before the redis section) the operator new section
+    of RESULTS.md."""
+    splice(NEW_TITLE, "\n".join(newdel_section(rows)) + "\n", before="\n## redis-server")
 
 
 # ---------------------------------------------------------------- redis
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
 
 def wait_redis(port, proc):
     for _ in range(400):

@@ -25,12 +25,13 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from benchlib import free_port, log, splice as _splice, tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
@@ -39,18 +40,6 @@ MB = os.path.join(BUILD, "bench", "mallocbench")
 RESULTS = os.path.join(ROOT, "bench", "RESULTS.md")
 TITLE = "## cost of each sampling mode (callgrind, bench/costbench.py)"
 TMP = tempfile.mkdtemp(prefix="ls-costbench.")
-
-
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def tool(name):
-    for d in ("/usr/bin", "/usr/sbin", "/bin"):
-        p = os.path.join(d, name)
-        if os.path.exists(p):
-            return p
-    return shutil.which(name)
 
 
 def ls_env(lib, extra=None):
@@ -164,14 +153,6 @@ def mallocbench(cfgs, ops, reps):
 
 
 # ---------------------------------------------------------------- redis
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
 
 def redis_cli(port, *args):
     return subprocess.run([tool("redis-cli"), "-p", str(port)] + list(args), capture_output=True,
@@ -383,18 +364,7 @@ def valgrind_version():
 
 
 def splice(text):
-    with open(RESULTS) as f:
-        old = f.read()
-    if TITLE in old:
-        a = old.index(TITLE)
-        b = old.find("\n## ", a + 1)
-        new = old[:a] + text + (old[b + 1:] if b >= 0 else "")
-    else:
-        b = old.find("\n## targets")
-        new = old[:b + 1] + text + "\n" + old[b + 1:] if b >= 0 else old + "\n" + text
-    with open(RESULTS, "w") as f:
-        f.write(new)
-    log("wrote %s" % RESULTS)
+    _splice(TITLE, text)
 
 
 def main():
