@@ -315,7 +315,6 @@ static bool mhd_loaded;
  * libmicrohttpd; fork waits for it (ls_control_prefork). */
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool prefork_locked, child_no_load;
-static pid_t forking; /* the pid that called fork, for the child */
 
 /* Loads libmicrohttpd once per process image. false with the reason in
  * *why. */
@@ -364,7 +363,6 @@ void ls_control_prefork(void)
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 2;
 	prefork_locked = !pthread_mutex_timedlock(&load_lock, &until);
-	forking = getpid();
 }
 
 void ls_control_postfork_parent(void)
@@ -733,7 +731,7 @@ void ls_control_postfork_child(void)
 	/* Only the first process's port is inherited (a LEAKSCOPE_FOLLOW_FORK
 	 * child's port 0 is its own), down a chain of forks whose parents
 	 * exit (fork, setsid, fork). */
-	heir_of = first_port || heir_of ? forking : 0;
+	heir_of = first_port || heir_of ? ls_tree_forking() : 0;
 	first_port = false;
 	pthread_mutex_init(&sock_lock, NULL);
 	child_no_load = !mhd_loaded && !prefork_locked;

@@ -836,6 +836,8 @@ void ls_tree_prefork(void);
 void ls_tree_postfork_child(void);
 /* The pid of the first process of this tree. */
 pid_t ls_tree_top(void);
+/* In a fork child: the pid of the process that forked it. */
+pid_t ls_tree_forking(void);
 /* This process's runtime-directory socket (set by the control thread;
  * NULL clears), and its path or NULL. */
 void ls_tree_socket_set(const char *path);

@@ -55,6 +55,11 @@ pid_t ls_tree_top(void)
 	return T.top;
 }
 
+pid_t ls_tree_forking(void)
+{
+	return T.forking;
+}
+
 static char sock[108];
 
 void ls_tree_socket_set(const char *path)
