@@ -512,22 +512,31 @@ void ls_arena_scan(uint32_t gen, ls_rec_fn fn, void *ctx)
 	}
 }
 
+struct live {
+	const struct ls_window_info *info;
+	uint64_t count, bytes;
+	struct ls_weights *w;
+};
+
 static void add_live(void *ctx, struct ls_stack *st, uint64_t size, uint64_t t_ns)
 {
-	uint64_t *sum = ctx;
+	struct live *l = ctx;
 	(void)st;
 	(void)t_ns;
-	sum[0]++;
-	sum[1] += size;
+	l->count++;
+	l->bytes += size;
+	if (l->w)
+		ls_weights_add(l->w, l->info, size);
 }
 
-void ls_arena_live(uint32_t gen, uint64_t *count, uint64_t *bytes)
+void ls_arena_live(const struct ls_window_info *info, uint64_t *count, uint64_t *bytes,
+		   struct ls_weights *w)
 {
-	uint64_t sum[2] = { 0, 0 };
-	if (gen)
-		ls_arena_scan(gen, add_live, sum);
-	*count = sum[0];
-	*bytes = sum[1];
+	struct live l = { .info = info, .w = w };
+	if (info->gen)
+		ls_arena_scan(info->gen, add_live, &l);
+	*count = l.count;
+	*bytes = l.bytes;
 }
 
 void ls_arena_lock_all(void)

@@ -416,8 +416,12 @@ void ls_arena_release(void *p);
 typedef void (*ls_rec_fn)(void *ctx, struct ls_stack *stack, uint64_t size,
 			  uint64_t t_ns);
 void ls_arena_scan(uint32_t gen, ls_rec_fn fn, void *ctx);
-/* Live blocks of generation gen and their bytes, by a scan. */
-void ls_arena_live(uint32_t gen, uint64_t *count, uint64_t *bytes);
+/* Live blocks of window info's generation and their bytes, by a scan;
+ * with w, also their Horvitz-Thompson sums (weights.c). */
+struct ls_window_info;
+struct ls_weights;
+void ls_arena_live(const struct ls_window_info *info, uint64_t *count, uint64_t *bytes,
+		   struct ls_weights *w);
 uint64_t ls_arena_meta_bytes(void);
 void ls_arena_lock_all(void);
 void ls_arena_unlock_all(void);

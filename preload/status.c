@@ -4,23 +4,6 @@
 
 #include <unistd.h>
 
-/* Live sampled blocks of the open window and their weighted sums. */
-struct live {
-	const struct ls_window_info *info;
-	uint64_t count, bytes;
-	struct ls_weights w;
-};
-
-static void add_live(void *ctx, struct ls_stack *st, uint64_t size, uint64_t t_ns)
-{
-	struct live *l = ctx;
-	(void)st;
-	(void)t_ns;
-	l->count++;
-	l->bytes += size;
-	ls_weights_add(&l->w, l->info, size);
-}
-
 static void field_u64(struct ls_buf *b, const char *key, uint64_t v)
 {
 	ls_buf_str(b, ", \"");
@@ -32,14 +15,14 @@ static void field_u64(struct ls_buf *b, const char *key, uint64_t v)
 void ls_status_json(struct ls_buf *b)
 {
 	struct ls_window_info w;
+	uint64_t live = 0, live_bytes = 0;
+	struct ls_weights weights = { 0 };
 
 	ls_window_get(&w);
-	struct live l = { .info = &w };
 	if (w.on) {
 		ls_sample_drain(); /* frees deferred by signal handlers */
-		ls_arena_scan(w.gen, add_live, &l);
+		ls_arena_live(&w, &live, &live_bytes, &weights);
 	}
-	uint64_t live = l.count, live_bytes = l.bytes;
 	ls_buf_str(b, w.on ? "{\"on\": true" : "{\"on\": false");
 	ls_buf_str(b, !w.on ? ", \"mode\": null" : w.sampling_bytes ? ", \"mode\": \"bytes\"" :
 							     ", \"mode\": \"count\"");
@@ -52,9 +35,9 @@ void ls_status_json(struct ls_buf *b)
 	field_u64(b, "live_tracked", live);
 	field_u64(b, "live_bytes", live_bytes);
 	ls_buf_str(b, ", \"estimated_bytes\": ");
-	ls_buf_u128(b, w.on ? ls_weights_bytes(&l.w, &w, live_bytes) : 0);
+	ls_buf_u128(b, w.on ? ls_weights_bytes(&weights, &w, live_bytes) : 0);
 	ls_buf_str(b, ", \"estimated_count\": ");
-	ls_buf_u128(b, w.on ? ls_weights_count(&l.w, &w, live) : 0);
+	ls_buf_u128(b, w.on ? ls_weights_count(&weights, &w, live) : 0);
 	ls_buf_str(b, ", \"window_start\": ");
 	ls_buf_fixed(b, w.on ? w.start_real_ns : 0, 6, 1000000000ull);
 	field_u64(b, "stacks", w.on ? w.stacks : 0);

@@ -66,7 +66,7 @@ static void scan_and_release(void)
 	CHECK(c[0] == NB && c[1] == want, "a scan finds every live record (%llu of %d)",
 	      (unsigned long long)c[0], NB);
 	uint64_t live, bytes;
-	ls_arena_live(5, &live, &bytes);
+	ls_arena_live(&(struct ls_window_info){ .gen = 5, .sampling = 1 }, &live, &bytes, NULL);
 	CHECK(live == NB && bytes == want, "ls_arena_live sums them");
 	c[0] = c[1] = 0;
 	ls_arena_scan(6, count_rec, c);
