@@ -616,6 +616,17 @@ tree_one() {
 	esac
 }
 
+# Writes file $1 to $out (through a temporary file renamed into place, so
+# a reader never sees half of it), or to stdout when there is no $out.
+write_out() {
+	if [ -n "$out" ]; then
+		otmp="$out.tmp.$$"
+		cp "$1" "$otmp" && mv -f "$otmp" "$out" || { rm -f "$otmp"; die "cannot write $out"; }
+	else
+		cat "$1"
+	fi
+}
+
 # Processes found with no window or no endpoint may be in their exit,
 # which closes the window and the socket before it writes the exit
 # report: wait (at most 1 s for them all) for those to be gone; the gone
@@ -776,12 +787,7 @@ EOF
 		echo "end: $n reports"
 	} >"$dest" || die "cannot write the tree report"
 	verdict_summary "$dest"
-	if [ -n "$out" ]; then
-		otmp="$out.tmp.$$"
-		cp "$dest" "$otmp" && mv -f "$otmp" "$out" || { rm -f "$otmp"; die "cannot write $out"; }
-	else
-		cat "$dest"
-	fi
+	write_out "$dest"
 	if [ "$what" = off ]; then
 		cut -f 1 "$tmpd/exits" | while IFS= read -r f; do rm -f "$f"; done
 		# The drops this report told of are told: the next window's
@@ -1016,12 +1022,7 @@ cmd_control() {
 		trap 'rm -f "$rtmp"' EXIT
 		call "/leak-$what${q:+?$q}" "$rtmp"
 		verdict_summary "$rtmp"
-		if [ -n "$out" ]; then
-			otmp="$out.tmp.$$"
-			cp "$rtmp" "$otmp" && mv -f "$otmp" "$out" || { rm -f "$otmp"; die "cannot write $out"; }
-		else
-			cat "$rtmp"
-		fi ;;
+		write_out "$rtmp" ;;
 	status)
 		call "/leak-status" ;;
 	esac
